@@ -1,0 +1,66 @@
+-- Statements the monitoring cycle runs against the database (loaded by store.py by name).
+-- Lists of values arrive as bound list parameters and are turned into rows with unnest():
+-- one statement per table per cycle instead of one per row (row-by-row executemany is
+-- hundreds of times slower in DuckDB).
+
+-- name: feed_states
+-- What conditional GET needs for each feed: validators and the hash of the last body.
+SELECT feed_id, etag, last_modified, body_hash FROM feeds;
+
+-- name: upsert_feeds
+-- Feeds as configured now; a feed keeps its fetch state when its settings change.
+INSERT INTO feeds (feed_id, url, language, added_at)
+SELECT unnest($feed_id), unnest($url), unnest($language), $now
+ON CONFLICT (feed_id) DO UPDATE SET url = excluded.url, language = excluded.language;
+
+-- name: known_story_ids
+-- Which of the given story ids are already stored.
+SELECT story_id FROM stories WHERE story_id IN (SELECT unnest($story_id));
+
+-- name: insert_stories
+INSERT INTO stories (story_id, feed_id, run_id, title, summary, url, guid, published_at,
+                     first_seen_at, event_at, language)
+SELECT unnest($story_id), unnest($feed_id), unnest($run_id), unnest($title), unnest($summary),
+       unnest($url), unnest($guid), unnest($published_at), unnest($first_seen_at),
+       unnest($event_at), unnest($language);
+
+-- name: insert_scores
+INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at)
+SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
+       unnest($relevant), unnest($matches)::JSON, unnest($scored_at)
+ON CONFLICT DO NOTHING;
+
+-- name: insert_fetches
+-- ON CONFLICT: a cycle kept in the pending folder may be delivered twice after a crash.
+INSERT INTO fetches (fetch_id, run_id, feed_id, url, final_url, started_at, duration_ms,
+                     attempts, outcome, status_code, bytes, entries_seen, entries_new, error,
+                     warning)
+SELECT unnest($fetch_id), unnest($run_id), unnest($feed_id), unnest($url), unnest($final_url),
+       unnest($started_at), unnest($duration_ms), unnest($attempts), unnest($outcome),
+       unnest($status_code), unnest($bytes), unnest($entries_seen), unnest($entries_new),
+       unnest($error), unnest($warning)
+ON CONFLICT DO NOTHING;
+
+-- name: update_feed_states
+-- After a fetch: new validators on success; on failure they stay and the failure count grows.
+UPDATE feeds SET
+    title = coalesce(s.title, feeds.title),
+    etag = CASE WHEN s.failed THEN feeds.etag ELSE s.etag END,
+    last_modified = CASE WHEN s.failed THEN feeds.last_modified ELSE s.last_modified END,
+    body_hash = CASE WHEN s.failed THEN feeds.body_hash ELSE s.body_hash END,
+    last_fetched_at = s.fetched_at,
+    last_ok_at = CASE WHEN s.failed THEN feeds.last_ok_at ELSE s.fetched_at END,
+    consecutive_failures = CASE WHEN s.failed THEN feeds.consecutive_failures + 1 ELSE 0 END
+FROM (
+    SELECT unnest($feed_id) AS feed_id, unnest($title) AS title, unnest($etag) AS etag,
+           unnest($last_modified) AS last_modified, unnest($body_hash) AS body_hash,
+           unnest($fetched_at) AS fetched_at, unnest($failed) AS failed
+) AS s
+WHERE feeds.feed_id = s.feed_id;
+
+-- name: insert_run
+INSERT INTO runs (run_id, started_at, finished_at, stored_at, feeds_total, feeds_ok,
+                  feeds_unchanged, feeds_failed, entries_seen, stories_new, rules_versions)
+VALUES ($run_id, $started_at, $finished_at, $stored_at, $feeds_total, $feeds_ok,
+        $feeds_unchanged, $feeds_failed, $entries_seen, $stories_new, $rules_versions)
+ON CONFLICT DO NOTHING;

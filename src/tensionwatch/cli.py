@@ -1,0 +1,147 @@
+"""The `tensionwatch` command: a thin skin over the library.
+
+Exit codes: 0 the command did its work (a cycle was stored, even if some feeds failed);
+1 nothing could be stored (the reason is printed on one line); 2 the config is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from tensionwatch import __version__
+from tensionwatch.config import DEFAULT_CONFIG, Config, load_config
+from tensionwatch.cycle import CycleReport
+from tensionwatch.errors import ConfigError
+from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
+
+# Prefect's defaults suit a long-lived server, not a one-off command: its INFO lines and the
+# ephemeral API's start/stop notices would bury the summary, and its telemetry call fails
+# (noisily) on machines without internet. Each can still be overridden from the environment.
+PREFECT_QUIET = {
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help=f"config file (default: $TENSIONWATCH_CONFIG, else ./{DEFAULT_CONFIG})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tensionwatch",
+        description="Watch news feeds for geopolitical tension: score stories per topic into DuckDB.",
+    )
+    parser.add_argument("--version", action="version", version=f"tensionwatch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run one monitoring cycle now and print a summary",
+        description="Run one monitoring cycle (fetch, parse, score, store) through the Prefect "
+        "flow, then print a summary. Uses Prefect's local ephemeral API: no server needed.",
+    )
+    _config_option(run)
+    run.add_argument("--top", type=int, default=5, metavar="N", help="top stories to show (default 5)")
+    run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        err = Console(stderr=True)
+        where = f" ({exc.path})" if exc.path else ""
+        err.print(f"[bold red]config error{where}:[/]", highlight=False)
+        for problem in exc.problems:
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # invalid config: exit 2 before Prefect starts
+    for name, value in PREFECT_QUIET.items():
+        if not (args.verbose and name == "PREFECT_LOGGING_LEVEL"):
+            os.environ.setdefault(name, value)
+
+    from flows.monitor import monitor  # Prefect is imported only by commands that need it
+
+    state = monitor(config=config, return_state=True)
+    result = state.result(raise_on_failure=False)
+    console = Console()
+    report = getattr(result, "report", None)
+    if report is None:
+        error = getattr(result, "error", None) or state.message or "the cycle failed"
+        kept = getattr(result, "kept_pending", 0)
+        line = f"tensionwatch: nothing stored: {error}"
+        if kept:
+            line += f" — {kept} fetched cycle(s) kept in pending and stored by the next run"
+        Console(stderr=True).print(line, markup=False, highlight=False)
+        return 1
+    print_summary(console, config, report, top=args.top)
+    return 0
+
+
+def print_summary(console: Console, config: Config, report: CycleReport, top: int = 5) -> None:
+    batch = report.batch
+    outcomes = batch.outcomes
+    count = {k: sum(1 for o in outcomes if o.outcome == k) for k in (OK, NOT_MODIFIED, UNCHANGED, FAILED)}
+    new_ids = report.new_story_ids
+    console.print(
+        f"[bold]Cycle {batch.run_id[:8]}[/] · {len(outcomes)} feeds: "
+        f"[green]{count[OK]} ok[/], {count[NOT_MODIFIED] + count[UNCHANGED]} unchanged, "
+        f"[red]{count[FAILED]} failed[/] · {len(new_ids)} new stories"
+        + (f" · {report.pending_stored} earlier cycle(s) stored from pending" if report.pending_stored else "")
+    )
+    for outcome in outcomes:
+        if outcome.failed:
+            console.print(f"  [red]✗[/] {outcome.feed_id}: {outcome.error}", highlight=False)
+        elif outcome.warning:
+            console.print(f"  [yellow]![/] {outcome.feed_id}: {outcome.warning}", highlight=False)
+
+    titles = {s.story_id: s for s in batch.stories}
+    new_scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
+    relevant = {name: 0 for name in config.topics}
+    for _, sc in new_scores:
+        relevant[sc.topic] += sc.relevant
+    console.print(
+        "Relevant new stories: "
+        + ", ".join(f"{config.topics[t].title} ({t}) [bold]{n}[/]" for t, n in relevant.items())
+    )
+    ranked = sorted((sc for sc in new_scores if sc[1].relevant), key=lambda x: -x[1].score)[:top]
+    if not ranked:
+        return
+    table = Table(title=f"Top {len(ranked)} new stories by score", show_lines=False)
+    table.add_column("score", justify="right")
+    table.add_column("topic")
+    table.add_column("title", overflow="fold", max_width=60)
+    table.add_column("matched terms", overflow="fold", max_width=50)
+    for sid, sc in ranked:
+        terms = ", ".join(
+            f"{m['term']}×{m['count']}" for m in sc.matches.get("signals", [])
+        )
+        actors = json.dumps({g: list(t) for g, t in sc.matches.get("actors", {}).items()}, ensure_ascii=False)
+        table.add_row(f"{sc.score:.1f}", sc.topic, titles[sid].title, f"{terms}\n[dim]{actors}[/]")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

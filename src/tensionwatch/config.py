@@ -1,0 +1,250 @@
+"""config.yaml: load, expand ${ENV_VAR}, validate into typed settings.
+
+A bad file raises `ConfigError` carrying one message per problem, each naming the key path
+(`topics.iran_israel.signals[3].weight: must be a number`), so the CLI can print them all
+without a traceback. Unknown keys are errors: a typo must never silently disable a setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tensionwatch.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Feed(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+    url: str
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] = "en"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError("must be an http:// or https:// address")
+        return url
+
+
+class FetchSettings(_Strict):
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    deadline_seconds: Annotated[float, Field(gt=0)] = 30.0
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    per_host_concurrency: Annotated[int, Field(ge=1, le=32)] = 2
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 5_000_000
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    retry_backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
+    user_agent: str = "tensionwatch/0.1 (+https://github.com/tensionwatch/tensionwatch)"
+
+
+class StorageSettings(_Strict):
+    path: str = "data/tensionwatch.duckdb"
+    lock_timeout_seconds: Annotated[float, Field(ge=0)] = 60.0
+    lock_retry_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+
+class ScheduleSettings(_Strict):
+    interval_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+
+
+TermText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class WeightedTerm(_Strict):
+    term: TermText
+    weight: float
+    kind: Literal["threat", "act"] = Field("act", alias="class")
+    cap: Annotated[int, Field(ge=1)] | None = None
+
+
+class CounterTerm(_Strict):
+    term: TermText
+    weight: Annotated[float, Field(lt=0)]
+    cap: Annotated[int, Field(ge=1)] | None = None
+
+
+class Topic(_Strict):
+    title: str
+    actors: dict[Annotated[str, Field(pattern=NAME_PATTERN)], list[TermText]]
+    signals: list[WeightedTerm] = []
+    counters: list[CounterTerm] = []
+    exclusions: list[TermText] = []
+    title_boost: Annotated[float, Field(ge=1)] = 1.5
+    max_count: Annotated[int, Field(ge=1)] = 3
+    require_signal: bool = True
+
+    @field_validator("actors")
+    @classmethod
+    def _groups_not_empty(cls, actors: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not actors:
+            raise ValueError("needs at least one actor group")
+        for group, terms in actors.items():
+            if not terms:
+                raise ValueError(f"actor group {group!r} has no terms")
+        return actors
+
+    def rules_version(self) -> str:
+        """Hash of the normalised rules: scores from different rule sets are never mixed."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+class Config(_Strict):
+    feeds: list[Feed]
+    topics: dict[Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)], Topic]
+    storage: StorageSettings = StorageSettings()
+    fetch: FetchSettings = FetchSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    # Where the file was read from; relative storage paths are resolved against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> Config:
+        problems = []
+        for attr in ("name", "url"):
+            seen: set[str] = set()
+            for feed in self.feeds:
+                value = getattr(feed, attr)
+                if value in seen:
+                    problems.append(f"feed {attr} {value!r} appears twice")
+                seen.add(value)
+        if not self.topics:
+            problems.append("needs at least one topic")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        path = Path(self.storage.path).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(node: Any, path: str, problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, _join(path, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name, default)
+            if value is None:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return value
+
+        return _ENV_REF.sub(substitute, node)
+    return node
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+_MESSAGES = {
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+    "model_attributes_type": "must be a mapping of keys to values",
+    "missing": "is required",
+    "extra_forbidden": "unknown key",
+}
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _describe(error: Any) -> str:
+    loc = ""
+    for part in error["loc"]:
+        loc = _join(loc, part)
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind in _MESSAGES:
+        message = _MESSAGES[kind]
+    elif kind == "greater_than":
+        message = f"must be greater than {_number(ctx['gt'])}"
+    elif kind == "greater_than_equal":
+        message = f"must be at least {_number(ctx['ge'])}"
+    elif kind == "less_than":
+        message = f"must be less than {_number(ctx['lt'])}"
+    elif kind == "less_than_equal":
+        message = f"must be at most {_number(ctx['le'])}"
+    elif kind == "literal_error":
+        message = f"must be one of {ctx['expected']}"
+    elif kind == "string_pattern_mismatch":
+        message = "must be lower-case letters, digits and _ (starting with a letter)"
+        if loc.endswith("language"):
+            message = "must be a 2- or 3-letter language code such as en or tr"
+    elif kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+    else:
+        message = error["msg"][:1].lower() + error["msg"][1:]
+    return f"{loc}: {message}" if loc else message
+
+
+def parse_config(raw: Any, base_dir: Path = Path(".")) -> Config:
+    """Validate an already-loaded YAML tree; raise ConfigError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(["the file must be a mapping with feeds and topics"])
+    problems: list[str] = []
+    expanded = _expand_env(raw, "", problems)
+    try:
+        config = Config.model_validate({**expanded, "base_dir": base_dir})
+    except ValidationError as exc:
+        problems.extend(_describe(error) for error in exc.errors())
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate config.yaml (default: $TENSIONWATCH_CONFIG, else ./config.yaml)."""
+    path = Path(path or os.environ.get("TENSIONWATCH_CONFIG") or DEFAULT_CONFIG)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror or exc}"], path) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"not valid YAML{where}: {problem}"], path) from None
+    try:
+        return parse_config(raw, base_dir=path.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, path) from None

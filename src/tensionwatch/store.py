@@ -1,0 +1,303 @@
+"""The DuckDB store: migrations, feed state, and one write transaction per cycle.
+
+DuckDB lets one process write a file at a time, and a read-write session held elsewhere (an
+analyst's DuckDB CLI, say) blocks us. So the cycle reads its feed state through a read-only
+connection, which can share the file with other readers, and opens the file for writing only
+for its one transaction. If the lock does not free within `storage.lock_timeout_seconds`,
+the cycle's batch is kept as a JSON file in the pending folder beside the database and is
+stored by the next cycle that gets the lock: nothing fetched is lost, and since stories,
+fetches and runs have stable keys nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tensionwatch.config import Config
+from tensionwatch.cycle import CycleBatch, CycleReport
+from tensionwatch.errors import DatabaseLockedError, StorageError
+from tensionwatch.fetch import NOT_MODIFIED, OK, UNCHANGED, FeedState
+
+
+def sql_dir() -> Path:
+    """sql/ of a source checkout, or the copy packed into an installed wheel."""
+    checkout = Path(__file__).resolve().parents[2] / "sql"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("tensionwatch") / "sql"))
+
+
+def load_statements(path: Path) -> dict[str, str]:
+    """Named statements from a .sql file: each starts at a `-- name: NAME` line."""
+    statements: dict[str, str] = {}
+    for block in re.split(r"^-- name: ", path.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]:
+        name, _, body = block.partition("\n")
+        statements[name.strip()] = body.strip()
+    return statements
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every numbered file in sql/migrations, in order."""
+    found = []
+    for path in sorted((sql_dir() / "migrations").glob("[0-9][0-9][0-9]_*.sql")):
+        found.append((int(path.name[:3]), path.stem[4:], path.read_text(encoding="utf-8")))
+    return found
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?:\. See also|$)", re.DOTALL)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def _lock_holder(exc: Exception) -> str:
+    match = _LOCK_HOLDER.search(str(exc))
+    return match.group(1).strip() if match else "another process"
+
+
+class Store:
+    def __init__(self, path: Path, lock_timeout: float = 60.0, lock_retry: float = 1.0):
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self.lock_retry = lock_retry
+        self.pending_dir = self.path.with_name(self.path.name + ".pending")
+        self.sql = load_statements(sql_dir() / "store.sql")
+
+    @classmethod
+    def from_config(cls, config: Config) -> Store:
+        s = config.storage
+        return cls(config.database_path, s.lock_timeout_seconds, s.lock_retry_seconds)
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file, waiting for another process's lock up to lock_timeout seconds."""
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    raise StorageError(f"cannot open {self.path}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise DatabaseLockedError(
+                        f"{self.path} is locked by {_lock_holder(exc)}; waited "
+                        f"{self.lock_timeout:g} s (storage.lock_timeout_seconds)"
+                    ) from None
+                time.sleep(self.lock_retry)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def migrate(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Apply pending migrations, each in one transaction with its version record."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current_version = int(current[0]) if current else 0
+        known = migrations()
+        newest = known[-1][0] if known else 0
+        if current_version > newest:
+            raise StorageError(
+                f"{self.path} has schema version {current_version}, newer than this tensionwatch "
+                f"knows ({newest}); upgrade tensionwatch or use another storage.path"
+            )
+        for version, name, sql in known:
+            if version <= current_version:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [version, name, datetime.now(UTC)],
+                )
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise StorageError(f"migration {version:03d}_{name} failed: {exc}") from None
+        return newest
+
+    # -- cycle -------------------------------------------------------------------------------
+
+    def load_states(self) -> dict[str, FeedState]:
+        """Conditional-GET state per feed; empty for a new database (fetch everything)."""
+        if not self.path.exists():
+            return {}
+        with self.connect(read_only=True) as con:
+            has_feeds = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feeds'"
+            ).fetchone()
+            if not has_feeds or not has_feeds[0]:
+                return {}
+            rows = con.execute(self.sql["feed_states"]).fetchall()
+        return {feed_id: FeedState(etag, modified, digest) for feed_id, etag, modified, digest in rows}
+
+    def store_cycle(self, config: Config, batch: CycleBatch) -> CycleReport:
+        """Store this cycle and any kept from earlier failed writes, in one transaction.
+
+        If the database cannot be written, the batch is kept in the pending folder first and
+        the error is raised; the next cycle stores it.
+        """
+        pending = self._pending_batches()
+        try:
+            with self.connect() as con:
+                self.migrate(con)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    self._upsert_feeds(con, config)
+                    for earlier in pending:
+                        self._write(con, earlier)
+                    new_ids = self._write(con, batch)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+        except duckdb.Error as exc:
+            self._keep_pending(batch)
+            raise StorageError(f"cannot write {self.path}: {exc}") from None
+        except StorageError:
+            self._keep_pending(batch)
+            raise
+        for earlier in pending:
+            with suppress(FileNotFoundError):
+                (self.pending_dir / f"{earlier.run_id}.json").unlink()
+        return CycleReport(batch, frozenset(new_ids), pending_stored=len(pending))
+
+    def _upsert_feeds(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        feeds = config.feeds
+        con.execute(
+            self.sql["upsert_feeds"],
+            {
+                "feed_id": [f.name for f in feeds],
+                "url": [f.url for f in feeds],
+                "language": [f.language for f in feeds],
+                "now": datetime.now(UTC),
+            },
+        )
+
+    def _write(self, con: duckdb.DuckDBPyConnection, batch: CycleBatch) -> set[str]:
+        """Insert one batch inside the open transaction; returns the ids of stories new to us."""
+        ids = [s.story_id for s in batch.stories]
+        known = {row[0] for row in con.execute(self.sql["known_story_ids"], {"story_id": ids}).fetchall()}
+        stories = [s for s in batch.stories if s.story_id not in known]
+        new_ids = {s.story_id for s in stories}
+        if stories:
+            con.execute(self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id}))
+        scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
+        if scores:
+            now = datetime.now(UTC)
+            con.execute(
+                self.sql["insert_scores"],
+                {
+                    "story_id": [sid for sid, _ in scores],
+                    "topic": [sc.topic for _, sc in scores],
+                    "rules_version": [sc.rules_version for _, sc in scores],
+                    "score": [sc.score for _, sc in scores],
+                    "relevant": [sc.relevant for _, sc in scores],
+                    "matches": [json.dumps(sc.matches, ensure_ascii=False) for _, sc in scores],
+                    "scored_at": [now] * len(scores),
+                },
+            )
+        new_per_feed = Counter(s.feed_id for s in stories)
+        outcomes = batch.outcomes
+        configured = set(self._feed_ids(con))
+        if outcomes:
+            columns = _columns(outcomes, extra={"run_id": batch.run_id})
+            columns["entries_new"] = [new_per_feed.get(o.feed_id, 0) for o in outcomes]
+            con.execute(self.sql["insert_fetches"], {k: columns[k] for k in _FETCH_COLUMNS})
+            # Feeds removed from config.yaml since a pending batch was made are left alone.
+            kept = [o for o in outcomes if o.feed_id in configured]
+            con.execute(
+                self.sql["update_feed_states"],
+                {
+                    "feed_id": [o.feed_id for o in kept],
+                    "title": [o.title for o in kept],
+                    "etag": [o.etag for o in kept],
+                    "last_modified": [o.last_modified for o in kept],
+                    "body_hash": [o.body_hash for o in kept],
+                    "fetched_at": [o.started_at for o in kept],
+                    "failed": [o.failed for o in kept],
+                },
+            )
+        count = Counter(o.outcome for o in outcomes)
+        con.execute(
+            self.sql["insert_run"],
+            {
+                "run_id": batch.run_id,
+                "started_at": batch.started_at,
+                "finished_at": batch.finished_at,
+                "stored_at": datetime.now(UTC),
+                "feeds_total": len(outcomes),
+                "feeds_ok": count[OK],
+                "feeds_unchanged": count[NOT_MODIFIED] + count[UNCHANGED],
+                "feeds_failed": len(outcomes) - count[OK] - count[NOT_MODIFIED] - count[UNCHANGED],
+                "entries_seen": sum(o.entries_seen for o in outcomes),
+                "stories_new": len(stories),
+                "rules_versions": json.dumps(batch.rules_versions),
+            },
+        )
+        return new_ids
+
+    def _feed_ids(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        return [row[0] for row in con.execute("SELECT feed_id FROM feeds").fetchall()]
+
+    # -- pending batches ---------------------------------------------------------------------
+
+    def _keep_pending(self, batch: CycleBatch) -> Path:
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        target = self.pending_dir / f"{batch.run_id}.json"
+        partial = target.with_suffix(".json.partial")
+        partial.write_text(json.dumps(batch.to_json(), ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, target)  # atomic: a crash never leaves half a batch behind
+        return target
+
+    def _pending_batches(self) -> list[CycleBatch]:
+        if not self.pending_dir.is_dir():
+            return []
+        batches = []
+        for path in sorted(self.pending_dir.glob("*.json")):
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            batches.append(CycleBatch.from_json(data))
+        return sorted(batches, key=lambda b: b.started_at)
+
+    def pending_count(self) -> int:
+        return len(list(self.pending_dir.glob("*.json"))) if self.pending_dir.is_dir() else 0
+
+
+_FETCH_COLUMNS = (
+    "fetch_id", "run_id", "feed_id", "url", "final_url", "started_at", "duration_ms", "attempts",
+    "outcome", "status_code", "bytes", "entries_seen", "entries_new", "error", "warning",
+)
+
+
+def _columns(rows: list[Any], extra: dict[str, Any]) -> dict[str, list[Any]]:
+    """Rows of dataclasses → {column: [values]} for the unnest()-based bulk inserts."""
+    names = [n for n in rows[0].__slots__ if not n.startswith("_")]
+    columns: dict[str, list[Any]] = {n: [getattr(r, n) for r in rows] for n in names}
+    for name, value in extra.items():
+        columns[name] = [value] * len(rows)
+    return columns

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.feedserver import FeedServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# No test may reach beyond 127.0.0.1, and Prefect must not phone home from CI.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer().start()
+    yield server
+    server.stop()
+
+
+def default_topics() -> dict:
+    """The topics of the shipped config.yaml: tests check the rules analysts really get."""
+    return yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["topics"]
+
+
+def write_config(tmp_path: Path, feeds: list[dict], **overrides: dict) -> Path:
+    """A config.yaml in tmp_path: the default topics, the given feeds, fast test settings."""
+    config = {
+        "storage": {"path": str(tmp_path / "tw.duckdb"), "lock_timeout_seconds": 2,
+                    "lock_retry_seconds": 0.2},
+        "fetch": {"timeout_seconds": 1, "deadline_seconds": 3, "retries": 1,
+                  "retry_backoff_seconds": 0.05, "per_host_concurrency": 8},
+        "feeds": feeds,
+        "topics": default_topics(),
+    }
+    for key, value in overrides.items():
+        config[key] = {**config.get(key, {}), **value}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,119 @@
+"""A real HTTP server on 127.0.0.1 (ephemeral port) serving feed files with behaviours.
+
+Routes map a path to a Route: a file (or bytes) and how to answer: ETag/Last-Modified with
+304 on a matching conditional GET, a fixed status, a delay, a redirect, gzip. Every request
+is logged, so tests can assert what the client sent (conditional headers, User-Agent).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+LAST_MODIFIED = "Wed, 21 Aug 2024 10:00:00 GMT"
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    content_type: str = "application/rss+xml; charset=utf-8"
+    status: int = 200
+    delay: float = 0.0
+    conditional: bool = False  # send ETag/Last-Modified and honour If-None-Match/-Modified-Since
+    redirect: str | None = None
+    gzip: bool = False
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def file(cls, name: str, **kwargs: object) -> Route:
+        return cls(body=(FIXTURES / name).read_bytes(), **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+class FeedServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status = server._answer(self)
+                server.requests.append(Request(self.path, dict(self.headers.items()), status))
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def start(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def requests_to(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.path == path]
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> int:
+        route = self.routes.get(handler.path)
+        if route is None:
+            return self._send(handler, 404, b"not found", "text/plain", {})
+        if route.delay:
+            time.sleep(route.delay)
+        if route.redirect:
+            return self._send(handler, 302, b"", "text/plain", {"Location": route.redirect})
+        headers = dict(route.extra_headers)
+        if route.conditional and route.status == 200:
+            etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
+            headers["ETag"] = etag
+            headers["Last-Modified"] = LAST_MODIFIED
+            if handler.headers.get("If-None-Match") == etag:
+                return self._send(handler, 304, b"", None, headers)
+        body = route.body
+        if route.gzip:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        return self._send(handler, route.status, body, route.content_type, headers)
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str | None,
+              headers: dict[str, str]) -> int:
+        try:
+            handler.send_response(status)
+            if content_type:
+                handler.send_header("Content-Type", content_type)
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            if body:
+                handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to answer
+        return status

@@ -1,0 +1,106 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tensionwatch.config import Topic
+from tensionwatch.score import TopicMatcher, compile_topics, score_story
+from tests.conftest import default_topics
+
+MATCHERS = compile_topics({name: Topic.model_validate(t) for name, t in default_topics().items()})
+
+SEED_TITLE = "US ambassador asks Türkiye to urge Iran to de-escalate with Israel"
+SEED_SUMMARY = (
+    "After the killing of a Hamas leader in Tehran, the envoy asked Ankara to press Iranian "
+    "officials for restraint, and voiced concern that military-linked hardware and dual-use "
+    "components are still exported from Türkiye to Russia despite Western sanctions."
+)
+
+
+def relevant(title: str, summary: str = "") -> dict[str, bool]:
+    return {s.topic: s.relevant for s in score_story(MATCHERS, title, summary)}
+
+
+def test_seed_story_is_relevant_to_both_topics():
+    assert relevant(SEED_TITLE, SEED_SUMMARY) == {"iran_israel": True, "tr_ru": True}
+
+
+def test_football_between_israeli_and_iranian_clubs_is_not_escalation():
+    title = "Israeli champions beat Iranian club 2-1 in friendly"
+    summary = "A late strike from the striker settled the football match; the attack was relentless."
+    assert relevant(title, summary) == {"iran_israel": False, "tr_ru": False}
+
+
+def test_hazelnut_exports_to_russia_are_not_an_export_concern():
+    title = "Turkish hazelnut exports to Russia climb to a record"
+    summary = "Exporters in Ordu shipped more hazelnuts to Russian buyers despite sanctions talk."
+    assert relevant(title, summary) == {"iran_israel": False, "tr_ru": False}
+
+
+def test_turkish_language_stories_match_turkish_terms():
+    assert relevant("İsrail'in Tahran'a hava saldırısı; İran misilleme sözü verdi")["iran_israel"]
+    assert relevant("TÜRKİYE'NİN RUSYA'YA ÇİFT KULLANIMLI ÜRÜN İHRACATINA YAPTIRIM")["tr_ru"]
+
+
+def topic(**rules) -> TopicMatcher:
+    base = {"title": "t", "actors": {"a": ["alpha"], "b": ["beta"]}}
+    return TopicMatcher("t", Topic.model_validate({**base, **rules}))
+
+
+def test_phrases_prefixes_and_whole_words():
+    m = topic(signals=[{"term": "machine tool*", "weight": 1}, {"term": "escalat*", "weight": 2},
+                       {"term": "war", "weight": 4}])
+    hits = m.score("alpha and beta", "Machine-tools shipments escalated; no warning, Warsaw, war.")
+    by_term = {s["term"]: s["count"] for s in hits.matches["signals"]}
+    assert by_term == {"machine tool*": 1, "escalat*": 1, "war": 1}
+    assert hits.score == 1 + 2 + 4
+
+
+def test_overlapping_terms_are_all_counted():
+    m = topic(signals=[{"term": "sanctions", "weight": 1}, {"term": "sanctions evasion", "weight": 2}])
+    hits = m.score("alpha beta", "sanctions evasion")
+    assert hits.score == 3
+
+
+def test_counts_are_capped_and_title_matches_boosted():
+    m = topic(signals=[{"term": "missile", "weight": 2, "cap": 2}], title_boost=1.5)
+    assert m.score("alpha beta", "missile missile missile missile").score == 2 * 2
+    assert m.score("alpha beta missile", "missile").score == 2 * 2 * 1.5
+
+
+def test_every_actor_group_must_match_and_exclusions_veto():
+    m = topic(signals=[{"term": "strike", "weight": 3}], exclusions=["football"])
+    assert not m.score("alpha strike", "").relevant
+    assert m.score("alpha beta strike", "").relevant
+    excluded = m.score("alpha beta strike", "a football match")
+    assert not excluded.relevant and excluded.score == 0
+    assert excluded.matches["excluded_by"] == ["football"]
+
+
+def test_a_story_with_both_actors_but_no_signal_is_not_relevant():
+    assert not topic(signals=[{"term": "strike", "weight": 3}]).score("alpha meets beta", "").relevant
+
+
+def test_rules_version_changes_with_any_rule():
+    a = topic(signals=[{"term": "strike", "weight": 3}]).rules_version
+    b = topic(signals=[{"term": "strike", "weight": 2}]).rules_version
+    assert a != b and len(a) == 12
+
+
+words = st.sampled_from(
+    ["Iran", "İsrail", "Israel", "strike", "missile", "ceasefire", "Türkiye", "Russia", "sanctions",
+     "dual-use", "football", "the", "of", "TEHRAN", "talks", "drone", "retaliation", "yaptırım"]
+)
+sentences = st.lists(words, max_size=25).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sentences, sentences)
+def test_case_and_accents_never_change_a_score(title, summary):
+    plain = score_story(MATCHERS, title, summary)
+    shouted = score_story(MATCHERS, title.upper(), summary.upper())
+    assert [(s.score, s.relevant) for s in plain] == [(s.score, s.relevant) for s in shouted]
+
+
+@settings(max_examples=200, deadline=None)
+@given(sentences, sentences)
+def test_scoring_is_deterministic(title, summary):
+    assert score_story(MATCHERS, title, summary) == score_story(MATCHERS, title, summary)
