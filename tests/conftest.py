@@ -30,10 +30,18 @@ def default_topics() -> dict:
 def write_config(tmp_path: Path, feeds: list[dict], **overrides: dict) -> Path:
     """A config.yaml in tmp_path: the default topics, the given feeds, fast test settings."""
     config = {
-        "storage": {"path": str(tmp_path / "tw.duckdb"), "lock_timeout_seconds": 2,
-                    "lock_retry_seconds": 0.2},
-        "fetch": {"timeout_seconds": 1, "deadline_seconds": 3, "retries": 1,
-                  "retry_backoff_seconds": 0.05, "per_host_concurrency": 8},
+        "storage": {
+            "path": str(tmp_path / "tw.duckdb"),
+            "lock_timeout_seconds": 2,
+            "lock_retry_seconds": 0.2,
+        },
+        "fetch": {
+            "timeout_seconds": 1,
+            "deadline_seconds": 3,
+            "retries": 1,
+            "retry_backoff_seconds": 0.05,
+            "per_host_concurrency": 8,
+        },
         "feeds": feeds,
         "topics": default_topics(),
     }

@@ -102,8 +102,13 @@ class FeedServer:
         return self._send(handler, route.status, body, route.content_type, headers)
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str | None,
-              headers: dict[str, str]) -> int:
+    def _send(
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        headers: dict[str, str],
+    ) -> int:
         try:
             handler.send_response(status)
             if content_type:

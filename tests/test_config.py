@@ -10,8 +10,10 @@ from tests.conftest import ROOT, default_topics
 
 
 def minimal(**changes):
-    raw = {"feeds": [{"name": "wire", "url": "https://example.org/rss", "language": "en"}],
-           "topics": default_topics()}
+    raw = {
+        "feeds": [{"name": "wire", "url": "https://example.org/rss", "language": "en"}],
+        "topics": default_topics(),
+    }
     raw.update(changes)
     return raw
 
@@ -91,7 +93,9 @@ def test_cli_prints_one_line_per_problem_and_exits_2(tmp_path):
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "tensionwatch.cli", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
@@ -104,7 +108,9 @@ def test_cli_reports_yaml_syntax_errors_with_a_line_number(tmp_path):
     path.write_text("feeds: [\n  - name: x\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "tensionwatch.cli", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "not valid YAML at line" in done.stderr

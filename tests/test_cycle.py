@@ -21,25 +21,41 @@ ROUTES = {
     "/world.xml": lambda: Route.file("world_rss20.xml", conditional=True),
     "/region.atom": lambda: Route.file("region_atom.xml", content_type="application/atom+xml"),
     "/science.rdf": lambda: Route.file("science_rss10.rdf", content_type="application/rdf+xml"),
-    "/haber.xml": lambda: Route.file("haber_tr.xml", conditional=True,
-                                     content_type="application/rss+xml; charset=iso-8859-9"),
+    "/haber.xml": lambda: Route.file(
+        "haber_tr.xml", conditional=True, content_type="application/rss+xml; charset=iso-8859-9"
+    ),
     "/broken.xml": lambda: Route.file("broken_rss.xml"),
     "/login.html": lambda: Route.file("not_a_feed.html", content_type="text/html"),
     "/error.xml": lambda: Route(status=500),
     "/slow.xml": lambda: Route.file("world_rss20.xml", delay=4),
 }
-NAMES = {"/world.xml": "world", "/region.atom": "region", "/science.rdf": "science",
-         "/haber.xml": "haber", "/broken.xml": "broken", "/login.html": "login",
-         "/error.xml": "error", "/slow.xml": "slow"}
+NAMES = {
+    "/world.xml": "world",
+    "/region.atom": "region",
+    "/science.rdf": "science",
+    "/haber.xml": "haber",
+    "/broken.xml": "broken",
+    "/login.html": "login",
+    "/error.xml": "error",
+    "/slow.xml": "slow",
+}
 
 
 @pytest.fixture
 def config(feed_server, tmp_path):
     for path, make in ROUTES.items():
         feed_server.routes[path] = make()
-    feeds = [{"name": NAMES[p], "url": feed_server.url(p), "language": "tr" if p == "/haber.xml" else "en"}
-             for p in ROUTES]
-    return load_config(write_config(tmp_path, feeds, fetch={"timeout_seconds": 1, "deadline_seconds": 2}))
+    feeds = [
+        {
+            "name": NAMES[p],
+            "url": feed_server.url(p),
+            "language": "tr" if p == "/haber.xml" else "en",
+        }
+        for p in ROUTES
+    ]
+    return load_config(
+        write_config(tmp_path, feeds, fetch={"timeout_seconds": 1, "deadline_seconds": 2})
+    )
 
 
 def run_cycle(config):
@@ -55,8 +71,12 @@ def query(config, sql, params=None):
 
 
 def outcomes(config, run_id):
-    rows = query(config, "SELECT feed_id, outcome, entries_seen, entries_new, error, warning "
-                 "FROM fetches WHERE run_id = ?", [run_id])
+    rows = query(
+        config,
+        "SELECT feed_id, outcome, entries_seen, entries_new, error, warning "
+        "FROM fetches WHERE run_id = ?",
+        [run_id],
+    )
     return {r[0]: r[1:] for r in rows}
 
 
@@ -67,7 +87,10 @@ def test_cycle_stores_what_each_feed_should_give(config):
     assert got["region"][:3] == ("ok", 4, 3)  # one entry is world's Hezbollah story again
     assert got["science"][:3] == ("ok", 3, 3)
     assert got["haber"][:3] == ("ok", 6, 6)
-    assert got["broken"][:3] == ("ok", 3, 3) and "malformed feed, 3 entries recovered" in got["broken"][4]
+    assert (
+        got["broken"][:3] == ("ok", 3, 3)
+        and "malformed feed, 3 entries recovered" in got["broken"][4]
+    )
     assert got["login"][0] == "error" and "not a readable feed" in got["login"][3]
     assert got["error"][0] == "error" and got["error"][3].startswith("HTTP 500")
     assert got["slow"][0] == "error" and "2 s" in got["slow"][3]
@@ -78,29 +101,43 @@ def test_cycle_stores_what_each_feed_should_give(config):
 
 def test_stories_have_clean_text_and_utc_times(config):
     run_cycle(config)
-    (markup,) = query(config, "SELECT count(*) FROM stories WHERE regexp_matches(title || summary, "
-                              "'<[a-z/]|&(amp|lt|gt|quot|#[0-9]+);')")[0]
+    (markup,) = query(
+        config,
+        "SELECT count(*) FROM stories WHERE regexp_matches(title || summary, "
+        "'<[a-z/]|&(amp|lt|gt|quot|#[0-9]+);')",
+    )[0]
     assert markup == 0
     turkish = query(config, "SELECT title FROM stories WHERE feed_id = 'haber'")
     assert any("İsrail'e" in t for (t,) in turkish)
     # A malformed pubDate never drops a story: its time is when we first saw it.
-    (row,) = query(config, "SELECT published_at, event_at = first_seen_at FROM stories "
-                           "WHERE summary ILIKE '%ceasefire%' AND feed_id = 'world'")
+    (row,) = query(
+        config,
+        "SELECT published_at, event_at = first_seen_at FROM stories "
+        "WHERE summary ILIKE '%ceasefire%' AND feed_id = 'world'",
+    )
     assert row == (None, True)
-    (dated,) = query(config, "SELECT published_at FROM stories WHERE url LIKE '%seed-ambassador'")[0]
+    (dated,) = query(config, "SELECT published_at FROM stories WHERE url LIKE '%seed-ambassador'")[
+        0
+    ]
     assert dated.isoformat().startswith("2024-08-01T14:30:00")
 
 
 def test_seed_story_is_scored_for_both_topics_with_its_matches(config):
     run_cycle(config)
-    rows = query(config, "SELECT topic, relevant, score, matches FROM story_scores JOIN stories "
-                         "USING (story_id) WHERE url LIKE '%seed-ambassador' ORDER BY topic")
+    rows = query(
+        config,
+        "SELECT topic, relevant, score, matches FROM story_scores JOIN stories "
+        "USING (story_id) WHERE url LIKE '%seed-ambassador' ORDER BY topic",
+    )
     assert [(t, r) for t, r, _, _ in rows] == [("iran_israel", True), ("tr_ru", True)]
     tr_ru_matches = json.loads(rows[1][3])
     assert "dual use" in {s["term"] for s in tr_ru_matches["signals"]}
     assert all(score > 0 for _, _, score, _ in rows)
-    decoys = query(config, "SELECT count(*) FILTER (WHERE relevant) FROM story_scores JOIN stories "
-                           "USING (story_id) WHERE url LIKE '%friendly%' OR url LIKE '%hazelnut%'")
+    decoys = query(
+        config,
+        "SELECT count(*) FILTER (WHERE relevant) FROM story_scores JOIN stories "
+        "USING (story_id) WHERE url LIKE '%friendly%' OR url LIKE '%hazelnut%'",
+    )
     assert decoys == [(0,)]
 
 
@@ -119,10 +156,15 @@ def test_second_cycle_over_unchanged_feeds_adds_nothing(config, feed_server):
 def test_locked_database_loses_nothing(config):
     run_cycle(config)  # creates the file
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
-         "time.sleep(60)", str(config.database_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
+            "time.sleep(60)",
+            str(config.database_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -131,7 +173,9 @@ def test_locked_database_loses_nothing(config):
         batch = parse_and_score(config, new_batch(config), results)
         # A story that only this cycle saw (the feed dropped it before the next one).
         batch.stories.append(
-            replace(batch.stories[0], story_id="0123456789abcdef", title="Story seen only while locked")
+            replace(
+                batch.stories[0], story_id="0123456789abcdef", title="Story seen only while locked"
+            )
         )
         started = time.monotonic()
         with pytest.raises(DatabaseLockedError) as caught:
@@ -146,7 +190,8 @@ def test_locked_database_loses_nothing(config):
     later = run_cycle(config)
     assert later.pending_stored == 1 and store.pending_count() == 0
     assert query(config, "SELECT title FROM stories WHERE story_id = '0123456789abcdef'") == [
-        ("Story seen only while locked",)]
+        ("Story seen only while locked",)
+    ]
     assert query(config, "SELECT count(*) FROM runs") == [(3,)]
     assert query(config, "SELECT count(*), count(DISTINCT story_id) FROM stories") == [(25, 25)]
 

@@ -2,8 +2,13 @@ from tensionwatch.config import Feed, FetchSettings
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED, FeedState, fetch_feeds
 from tests.feedserver import Route
 
-FAST = FetchSettings(timeout_seconds=1, deadline_seconds=3, retries=1, retry_backoff_seconds=0.05,
-                     user_agent="tensionwatch-test/1")
+FAST = FetchSettings(
+    timeout_seconds=1,
+    deadline_seconds=3,
+    retries=1,
+    retry_backoff_seconds=0.05,
+    user_agent="tensionwatch-test/1",
+)
 
 
 def feed(server, path, name="f") -> Feed:
@@ -18,7 +23,9 @@ def test_conditional_get_gets_304_and_skips_the_body(feed_server):
     feed_server.routes["/a.xml"] = Route.file("world_rss20.xml", conditional=True)
     first = fetch_one(feed_server, "/a.xml")
     assert first.outcome == OK and first.etag and first.last_modified and first.body
-    second = fetch_one(feed_server, "/a.xml", FeedState(first.etag, first.last_modified, first.body_hash))
+    second = fetch_one(
+        feed_server, "/a.xml", FeedState(first.etag, first.last_modified, first.body_hash)
+    )
     assert second.outcome == NOT_MODIFIED and second.body is None
     sent = feed_server.requests_to("/a.xml")[-1].headers
     assert sent["If-None-Match"] == first.etag
@@ -50,9 +57,13 @@ def test_client_errors_are_not_retried(feed_server):
 def test_a_feed_that_never_answers_in_time_fails_alone(feed_server):
     feed_server.routes["/slow"] = Route.file("world_rss20.xml", delay=3)
     feed_server.routes["/fast"] = Route.file("world_rss20.xml")
-    slow, fast = fetch_feeds([feed(feed_server, "/slow", "slow"), feed(feed_server, "/fast", "fast")], {},
-                             FetchSettings(timeout_seconds=0.5, deadline_seconds=1.5, retries=1,
-                                           retry_backoff_seconds=0.05))
+    slow, fast = fetch_feeds(
+        [feed(feed_server, "/slow", "slow"), feed(feed_server, "/fast", "fast")],
+        {},
+        FetchSettings(
+            timeout_seconds=0.5, deadline_seconds=1.5, retries=1, retry_backoff_seconds=0.05
+        ),
+    )
     assert slow.outcome == FAILED and "timed out" in slow.error
     assert fast.outcome == OK
 

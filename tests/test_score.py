@@ -25,7 +25,9 @@ def test_seed_story_is_relevant_to_both_topics():
 
 def test_football_between_israeli_and_iranian_clubs_is_not_escalation():
     title = "Israeli champions beat Iranian club 2-1 in friendly"
-    summary = "A late strike from the striker settled the football match; the attack was relentless."
+    summary = (
+        "A late strike from the striker settled the football match; the attack was relentless."
+    )
     assert relevant(title, summary) == {"iran_israel": False, "tr_ru": False}
 
 
@@ -46,8 +48,13 @@ def topic(**rules) -> TopicMatcher:
 
 
 def test_phrases_prefixes_and_whole_words():
-    m = topic(signals=[{"term": "machine tool*", "weight": 1}, {"term": "escalat*", "weight": 2},
-                       {"term": "war", "weight": 4}])
+    m = topic(
+        signals=[
+            {"term": "machine tool*", "weight": 1},
+            {"term": "escalat*", "weight": 2},
+            {"term": "war", "weight": 4},
+        ]
+    )
     hits = m.score("alpha and beta", "Machine-tools shipments escalated; no warning, Warsaw, war.")
     by_term = {s["term"]: s["count"] for s in hits.matches["signals"]}
     assert by_term == {"machine tool*": 1, "escalat*": 1, "war": 1}
@@ -55,7 +62,9 @@ def test_phrases_prefixes_and_whole_words():
 
 
 def test_overlapping_terms_are_all_counted():
-    m = topic(signals=[{"term": "sanctions", "weight": 1}, {"term": "sanctions evasion", "weight": 2}])
+    m = topic(
+        signals=[{"term": "sanctions", "weight": 1}, {"term": "sanctions evasion", "weight": 2}]
+    )
     hits = m.score("alpha beta", "sanctions evasion")
     assert hits.score == 3
 
@@ -76,7 +85,9 @@ def test_every_actor_group_must_match_and_exclusions_veto():
 
 
 def test_a_story_with_both_actors_but_no_signal_is_not_relevant():
-    assert not topic(signals=[{"term": "strike", "weight": 3}]).score("alpha meets beta", "").relevant
+    assert (
+        not topic(signals=[{"term": "strike", "weight": 3}]).score("alpha meets beta", "").relevant
+    )
 
 
 def test_rules_version_changes_with_any_rule():
@@ -86,8 +97,26 @@ def test_rules_version_changes_with_any_rule():
 
 
 words = st.sampled_from(
-    ["Iran", "İsrail", "Israel", "strike", "missile", "ceasefire", "Türkiye", "Russia", "sanctions",
-     "dual-use", "football", "the", "of", "TEHRAN", "talks", "drone", "retaliation", "yaptırım"]
+    [
+        "Iran",
+        "İsrail",
+        "Israel",
+        "strike",
+        "missile",
+        "ceasefire",
+        "Türkiye",
+        "Russia",
+        "sanctions",
+        "dual-use",
+        "football",
+        "the",
+        "of",
+        "TEHRAN",
+        "talks",
+        "drone",
+        "retaliation",
+        "yaptırım",
+    ]
 )
 sentences = st.lists(words, max_size=25).map(" ".join)
 

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "flow, then print a summary. Uses Prefect's local ephemeral API: no server needed.",
     )
     _config_option(run)
-    run.add_argument("--top", type=int, default=5, metavar="N", help="top stories to show (default 5)")
+    run.add_argument(
+        "--top", type=int, default=5, metavar="N", help="top stories to show (default 5)"
+    )
     run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
     run.set_defaults(handler=cmd_run)
     return parser
@@ -94,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         line = f"tensionwatch: nothing stored: {error}"
         if kept:
             line += f" — {kept} fetched cycle(s) kept in pending and stored by the next run"
-        Console(stderr=True).print(line, markup=False, highlight=False)
+        print(line, file=sys.stderr)
         return 1
     print_summary(console, config, report, top=args.top)
     return 0
@@ -103,13 +105,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 def print_summary(console: Console, config: Config, report: CycleReport, top: int = 5) -> None:
     batch = report.batch
     outcomes = batch.outcomes
-    count = {k: sum(1 for o in outcomes if o.outcome == k) for k in (OK, NOT_MODIFIED, UNCHANGED, FAILED)}
+    count = {
+        k: sum(1 for o in outcomes if o.outcome == k) for k in (OK, NOT_MODIFIED, UNCHANGED, FAILED)
+    }
     new_ids = report.new_story_ids
     console.print(
         f"[bold]Cycle {batch.run_id[:8]}[/] · {len(outcomes)} feeds: "
         f"[green]{count[OK]} ok[/], {count[NOT_MODIFIED] + count[UNCHANGED]} unchanged, "
         f"[red]{count[FAILED]} failed[/] · {len(new_ids)} new stories"
-        + (f" · {report.pending_stored} earlier cycle(s) stored from pending" if report.pending_stored else "")
+        + (
+            f" · {report.pending_stored} earlier cycle(s) stored from pending"
+            if report.pending_stored
+            else ""
+        )
     )
     for outcome in outcomes:
         if outcome.failed:
@@ -135,10 +143,10 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
     table.add_column("title", overflow="fold", max_width=60)
     table.add_column("matched terms", overflow="fold", max_width=50)
     for sid, sc in ranked:
-        terms = ", ".join(
-            f"{m['term']}×{m['count']}" for m in sc.matches.get("signals", [])
+        terms = ", ".join(f"{m['term']}×{m['count']}" for m in sc.matches.get("signals", []))
+        actors = json.dumps(
+            {g: list(t) for g, t in sc.matches.get("actors", {}).items()}, ensure_ascii=False
         )
-        actors = json.dumps({g: list(t) for g, t in sc.matches.get("actors", {}).items()}, ensure_ascii=False)
         table.add_row(f"{sc.score:.1f}", sc.topic, titles[sid].title, f"{terms}\n[dim]{actors}[/]")
     console.print(table)
 

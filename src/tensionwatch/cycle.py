@@ -103,7 +103,9 @@ class CycleReport:
 def new_batch(config: Config) -> CycleBatch:
     versions = {name: topic.rules_version() for name, topic in config.topics.items()}
     now = datetime.now(UTC)
-    return CycleBatch(run_id=str(uuid.uuid4()), started_at=now, finished_at=now, rules_versions=versions)
+    return CycleBatch(
+        run_id=str(uuid.uuid4()), started_at=now, finished_at=now, rules_versions=versions
+    )
 
 
 def parse_and_score(
@@ -121,8 +123,12 @@ def parse_and_score(
         if result.outcome == OK and result.body is not None:
             feed = feeds[result.feed_id]
             parsed = parse_feed(
-                feed.name, result.final_url or feed.url, feed.language, result.body,
-                result.headers, result.started_at,
+                feed.name,
+                result.final_url or feed.url,
+                feed.language,
+                result.body,
+                result.headers,
+                result.started_at,
             )
             for story in parsed.stories:
                 if story.story_id not in seen:

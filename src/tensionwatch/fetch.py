@@ -102,7 +102,9 @@ async def _request(
                 raise _Failed(f"HTTP {status} {response.reason_phrase}")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > settings.max_body_bytes:
-                raise _Failed(f"body of {declared} bytes is over the {settings.max_body_bytes}-byte cap")
+                raise _Failed(
+                    f"body of {declared} bytes is over the {settings.max_body_bytes}-byte cap"
+                )
             chunks, size = [], 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
@@ -141,8 +143,13 @@ async def _fetch_one(
         def result(outcome: str, **values: object) -> FetchResult:
             duration = int((time.monotonic() - clock) * 1000)
             return FetchResult(
-                feed.name, feed.url, started_at, outcome, duration_ms=duration,
-                attempts=attempts, **values,  # type: ignore[arg-type]
+                feed.name,
+                feed.url,
+                started_at,
+                outcome,
+                duration_ms=duration,
+                attempts=attempts,
+                **values,  # type: ignore[arg-type]
             )
 
         try:
@@ -150,7 +157,9 @@ async def _fetch_one(
                 while True:
                     attempts += 1
                     try:
-                        status, final_url, body, headers = await _request(client, feed, state, settings)
+                        status, final_url, body, headers = await _request(
+                            client, feed, state, settings
+                        )
                         break
                     except _Transient as exc:
                         if attempts > settings.retries:
@@ -160,7 +169,9 @@ async def _fetch_one(
                             delay = settings.retry_backoff_seconds * 2 ** (attempts - 1)
                         await asyncio.sleep(delay)
         except TimeoutError:
-            return result(FAILED, error=f"no complete answer within {settings.deadline_seconds:g} s")
+            return result(
+                FAILED, error=f"no complete answer within {settings.deadline_seconds:g} s"
+            )
         except _Failed as exc:
             return result(FAILED, error=str(exc))
         except Exception as exc:  # one feed must never fail the cycle, whatever goes wrong
@@ -191,7 +202,9 @@ async def fetch_feeds_async(
     overall = asyncio.Semaphore(settings.concurrency)
     hosts: dict[str, asyncio.Semaphore] = {}
     timeout = httpx.Timeout(settings.timeout_seconds)
-    limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
+    limits = httpx.Limits(
+        max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+    )
     async with httpx.AsyncClient(
         timeout=timeout,
         limits=limits,

@@ -26,8 +26,24 @@ FUTURE_TOLERANCE = timedelta(days=1)
 
 # Query parameters that only track the reader; dropping them lets one article keep one id.
 TRACKING_PARAMS = frozenset(
-    {"fbclid", "gclid", "mc_cid", "mc_eid", "cmpid", "at_medium", "at_campaign", "ito", "ocid",
-     "smid", "smtyp", "ref", "rss", "src", "cmp", "partner"}
+    {
+        "fbclid",
+        "gclid",
+        "mc_cid",
+        "mc_eid",
+        "cmpid",
+        "at_medium",
+        "at_campaign",
+        "ito",
+        "ocid",
+        "smid",
+        "smtyp",
+        "ref",
+        "rss",
+        "src",
+        "cmp",
+        "partner",
+    }
 )
 
 # feedparser's bozo exceptions that are only about the declared encoding: the entries are fine.
@@ -73,7 +89,9 @@ def canonical_url(url: str) -> str:
     return urlunsplit(("", host, path, urlencode(query), ""))
 
 
-def story_identity(guid: str | None, link: str | None, title: str, summary: str, feed_url: str) -> str:
+def story_identity(
+    guid: str | None, link: str | None, title: str, summary: str, feed_url: str
+) -> str:
     """The key a story is known by: its guid, else its canonical link, else its text."""
     if guid:
         guid = guid.strip()

@@ -154,7 +154,9 @@ class Store:
             if not has_feeds or not has_feeds[0]:
                 return {}
             rows = con.execute(self.sql["feed_states"]).fetchall()
-        return {feed_id: FeedState(etag, modified, digest) for feed_id, etag, modified, digest in rows}
+        return {
+            feed_id: FeedState(etag, modified, digest) for feed_id, etag, modified, digest in rows
+        }
 
     def store_cycle(self, config: Config, batch: CycleBatch) -> CycleReport:
         """Store this cycle and any kept from earlier failed writes, in one transaction.
@@ -202,11 +204,15 @@ class Store:
     def _write(self, con: duckdb.DuckDBPyConnection, batch: CycleBatch) -> set[str]:
         """Insert one batch inside the open transaction; returns the ids of stories new to us."""
         ids = [s.story_id for s in batch.stories]
-        known = {row[0] for row in con.execute(self.sql["known_story_ids"], {"story_id": ids}).fetchall()}
+        known = {
+            row[0] for row in con.execute(self.sql["known_story_ids"], {"story_id": ids}).fetchall()
+        }
         stories = [s for s in batch.stories if s.story_id not in known]
         new_ids = {s.story_id for s in stories}
         if stories:
-            con.execute(self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id}))
+            con.execute(
+                self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id})
+            )
         scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
         if scores:
             now = datetime.now(UTC)
@@ -289,8 +295,21 @@ class Store:
 
 
 _FETCH_COLUMNS = (
-    "fetch_id", "run_id", "feed_id", "url", "final_url", "started_at", "duration_ms", "attempts",
-    "outcome", "status_code", "bytes", "entries_seen", "entries_new", "error", "warning",
+    "fetch_id",
+    "run_id",
+    "feed_id",
+    "url",
+    "final_url",
+    "started_at",
+    "duration_ms",
+    "attempts",
+    "outcome",
+    "status_code",
+    "bytes",
+    "entries_seen",
+    "entries_new",
+    "error",
+    "warning",
 )
 
 

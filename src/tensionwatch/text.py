@@ -40,7 +40,9 @@ def _fold_table() -> dict[int, str]:
     # Latin-1 Supplement and Latin Extended-A/B: map each letter to its unaccented base.
     for code in range(0x00C0, 0x0250):
         char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+        base = "".join(
+            c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)
+        )
         if base and base != char and base.isascii():
             table[code] = base.lower()
     table.update(
