@@ -55,8 +55,10 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
-                status = server._answer(self)
-                server.requests.append(Request(self.path, dict(self.headers.items()), status))
+                # Logged before answering, so the log is complete once the client has its answer.
+                request = Request(self.path, dict(self.headers.items()), 0)
+                server.requests.append(request)
+                server._answer(self, request)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -80,35 +82,39 @@ class FeedServer:
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
-    def _answer(self, handler: BaseHTTPRequestHandler) -> int:
+    def _answer(self, handler: BaseHTTPRequestHandler, request: Request) -> None:
         route = self.routes.get(handler.path)
         if route is None:
-            return self._send(handler, 404, b"not found", "text/plain", {})
+            return self._send(handler, request, 404, b"not found", "text/plain", {})
         if route.delay:
             time.sleep(route.delay)
         if route.redirect:
-            return self._send(handler, 302, b"", "text/plain", {"Location": route.redirect})
+            return self._send(
+                handler, request, 302, b"", "text/plain", {"Location": route.redirect}
+            )
         headers = dict(route.extra_headers)
         if route.conditional and route.status == 200:
             etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
             headers["ETag"] = etag
             headers["Last-Modified"] = LAST_MODIFIED
             if handler.headers.get("If-None-Match") == etag:
-                return self._send(handler, 304, b"", None, headers)
+                return self._send(handler, request, 304, b"", None, headers)
         body = route.body
         if route.gzip:
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
-        return self._send(handler, route.status, body, route.content_type, headers)
+        return self._send(handler, request, route.status, body, route.content_type, headers)
 
     @staticmethod
     def _send(
         handler: BaseHTTPRequestHandler,
+        request: Request,
         status: int,
         body: bytes,
         content_type: str | None,
         headers: dict[str, str],
-    ) -> int:
+    ) -> None:
+        request.status = status  # before the answer leaves, so the client never sees it first
         try:
             handler.send_response(status)
             if content_type:
@@ -121,4 +127,3 @@ class FeedServer:
                 handler.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
-        return status
