@@ -88,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     state = monitor(config=config, return_state=True)
     result = state.result(raise_on_failure=False)
-    console = Console()
+    console = Console(soft_wrap=True)  # long error lines stay whole for grep and logs
     report = getattr(result, "report", None)
     if report is None:
         error = getattr(result, "error", None) or state.message or "the cycle failed"
@@ -124,6 +124,9 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
             console.print(f"  [red]✗[/] {outcome.feed_id}: {outcome.error}", highlight=False)
         elif outcome.warning:
             console.print(f"  [yellow]![/] {outcome.feed_id}: {outcome.warning}", highlight=False)
+
+    if outcomes and count[FAILED] == len(outcomes):
+        console.print("[bold red]No feed answered[/]: check the network and the feed addresses.")
 
     titles = {s.story_id: s for s in batch.stories}
     new_scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]

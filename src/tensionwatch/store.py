@@ -116,8 +116,11 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
-        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        current_version = int(current[0]) if current else 0
+        # fetchall, not fetchone: DuckDB 2 refuses new work while a result is half-read.
+        (current,) = con.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchall()
+        current_version = int(current[0])
         known = migrations()
         newest = known[-1][0] if known else 0
         if current_version > newest:
@@ -148,10 +151,10 @@ class Store:
         if not self.path.exists():
             return {}
         with self.connect(read_only=True) as con:
-            has_feeds = con.execute(
+            ((has_feeds,),) = con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feeds'"
-            ).fetchone()
-            if not has_feeds or not has_feeds[0]:
+            ).fetchall()
+            if not has_feeds:
                 return {}
             rows = con.execute(self.sql["feed_states"]).fetchall()
         return {
