@@ -18,8 +18,12 @@ from rich.table import Table
 from tensionwatch import __version__
 from tensionwatch.config import DEFAULT_CONFIG, Config, load_config
 from tensionwatch.cycle import CycleReport
-from tensionwatch.errors import ConfigError
+from tensionwatch.errors import ConfigError, TensionwatchError
+from tensionwatch.evaluation import evaluate, load_labelled
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
+from tensionwatch.score import compile_topics
+
+DEFAULT_LABELLED_SET = "tests/data/labelled_news.jsonl"
 
 # Prefect's defaults suit a long-lived server, not a one-off command: its INFO lines and the
 # ephemeral API's start/stop notices would bury the summary, and its telemetry call fails
@@ -60,6 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
     run.set_defaults(handler=cmd_run)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure the topic rules against a labelled set",
+        description="Score a labelled set (JSON Lines: title, summary, a 0/1 label per topic, "
+        "intensity) with the current rules and print precision, recall, F1 and the Spearman "
+        "correlation of score with intensity per topic, then the items the rules got wrong.",
+    )
+    _config_option(evaluate)
+    evaluate.add_argument(
+        "--set",
+        dest="labelled_set",
+        metavar="PATH",
+        default=DEFAULT_LABELLED_SET,
+        help=f"labelled set (default: {DEFAULT_LABELLED_SET})",
+    )
+    evaluate.add_argument(
+        "--misses",
+        type=int,
+        default=20,
+        metavar="N",
+        help="misclassified items to list per topic (default 20)",
+    )
+    evaluate.set_defaults(handler=cmd_eval)
     return parser
 
 
@@ -74,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         return 2
+    except (TensionwatchError, OSError) as exc:
+        print(f"tensionwatch: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -100,6 +131,61 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print_summary(console, config, report, top=args.top)
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    items = load_labelled(args.labelled_set)
+    results = evaluate(compile_topics(config.topics), items)
+    console = Console(soft_wrap=True)
+    if not results:
+        print(
+            f"tensionwatch: {args.labelled_set} labels none of the topics "
+            f"{', '.join(config.topics)}",
+            file=sys.stderr,
+        )
+        return 1
+    table = Table(title=f"Rules against {args.labelled_set} ({len(items)} items)")
+    for column in ("topic", "items", "precision", "recall", "F1", "Spearman (score~intensity)"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for r in results:
+        rho = "n/a" if r.spearman is None else f"{r.spearman:.3f}"
+        table.add_row(
+            r.topic, str(r.items), f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}", rho
+        )
+    console.print(table)
+    for r in results:
+        if not r.misses:
+            continue
+        console.print(
+            f"\n[bold]{r.topic}[/]: {r.false_pos} false positives, "
+            f"{r.false_neg} false negatives"
+            + (f" (first {args.misses} shown)" if len(r.misses) > args.misses else "")
+        )
+        for miss in r.misses[: args.misses]:
+            kind = "missed " if miss.expected else "wrongly"
+            console.print(f"  {kind} {miss.item_id}: {miss.title}", markup=False, highlight=False)
+            console.print(
+                f"          {describe_matches(miss.score.matches)}",
+                markup=False,
+                highlight=False,
+                style="dim",
+            )
+    return 0
+
+
+def describe_matches(matches: dict) -> str:
+    """One line: which actor groups, signals and exclusions fired."""
+    parts = []
+    for group, terms in matches.get("actors", {}).items():
+        parts.append(f"{group}: {', '.join(terms)}")
+    if matches.get("missing_groups"):
+        parts.append("no " + ", ".join(matches["missing_groups"]))
+    signals = [f"{m['term']} {m['points']:+g}" for m in matches.get("signals", [])]
+    parts.append("signals: " + (", ".join(signals) if signals else "none"))
+    if matches.get("excluded_by"):
+        parts.append("excluded by " + ", ".join(matches["excluded_by"]))
+    return " | ".join(parts)
 
 
 def print_summary(console: Console, config: Config, report: CycleReport, top: int = 5) -> None:

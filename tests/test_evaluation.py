@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from tensionwatch.cli import main
+from tensionwatch.evaluation import spearman
+from tests.conftest import ROOT
+
+
+def test_spearman_handles_ties_and_direction():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([4, 3, 2, 1], [1, 2, 3, 4]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2, 3], [1, 2, 2, 3]) == pytest.approx(5 / 6)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_eval_command_prints_scores_and_the_items_it_got_wrong(tmp_path, capsys):
+    items = [
+        {
+            "id": "a",
+            "title": "Israeli jets strike IRGC base in Iran",
+            "summary": "",
+            "iran_israel": 1,
+            "tr_ru": 0,
+            "intensity": "high",
+        },
+        {
+            "id": "b",
+            "title": "Iran warns Israel of harsh retaliation",
+            "summary": "",
+            "iran_israel": 1,
+            "tr_ru": 0,
+            "intensity": "medium",
+        },
+        {
+            "id": "c",
+            "title": "Tehran and Jerusalem trade barbs",
+            "summary": "",
+            "iran_israel": 1,
+            "tr_ru": 0,
+            "intensity": "low",
+        },
+        {
+            "id": "d",
+            "title": "Iranian film wins award at Israeli festival after threats",
+            "summary": "",
+            "iran_israel": 0,
+            "tr_ru": 0,
+            "intensity": None,
+        },
+    ]
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text("\n".join(json.dumps(i) for i in items), encoding="utf-8")
+    assert main(["eval", "--config", str(ROOT / "config.yaml"), "--set", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("iran_israel"))
+    # a and b found, c missed (no Israel term), d wrongly found: P = R = F1 = 2/3.
+    assert [cell.strip() for cell in row.split("│")[2:6]] == ["4", "0.667", "0.667", "0.667"]
+    assert "missed  c: Tehran and Jerusalem trade barbs" in out
+    assert "wrongly d: Iranian film wins award" in out
+
+
+def test_eval_names_the_bad_line_of_a_broken_set(tmp_path, capsys):
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text('{"title": "x", "iran_israel": 0}\n{oops\n', encoding="utf-8")
+    assert main(["eval", "--config", str(ROOT / "config.yaml"), "--set", str(labelled)]) == 1
+    assert f"{labelled}:2: not valid JSON" in capsys.readouterr().err
