@@ -28,8 +28,10 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-# Response headers feedparser may use; Content-Encoding is left out on purpose because httpx
-# has already decoded the body, and feedparser would try to gunzip it again.
+# Response headers feedparser may use. Content-Encoding is left out because httpx has already
+# decoded the body (feedparser would gunzip it again), and Content-Location because a base
+# address makes feedparser resolve every link in every summary: slow, and parse.py resolves
+# the entry links it keeps itself.
 _KEPT_HEADERS = ("content-type", "content-language", "etag", "last-modified")
 
 
@@ -93,7 +95,6 @@ async def _request(
             status = response.status_code
             final_url = str(response.url)
             kept = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
-            kept["content-location"] = final_url  # lets feedparser resolve relative links
             if status == 304:
                 return status, final_url, None, kept
             if status in TRANSIENT_STATUS:

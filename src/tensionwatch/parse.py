@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
@@ -146,7 +146,14 @@ def parse_feed(
     with warnings.catch_warnings():
         # feedparser warns about its own internals on some inputs; they are not ours to fix.
         warnings.simplefilter("ignore")
-        parsed = feedparser.parse(io.BytesIO(body), response_headers=dict(headers))
+        # No sanitising and no relative-link resolution inside summaries: clean_text strips all
+        # markup anyway, and together they were a third of feedparser's time (bench/RESULTS.md).
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=dict(headers),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
     entries = parsed.get("entries", [])
     warning = error = None
     if parsed.get("bozo"):
@@ -168,6 +175,8 @@ def parse_feed(
         if not title and not summary:
             continue
         link = entry.get("link") or None
+        if link and not link.startswith(("http://", "https://")):
+            link = urljoin(feed_url, link)  # a relative link, resolved against the feed's address
         guid = entry.get("id") or None
         identity = story_identity(guid, link, title, summary, feed_url)
         published = _entry_time(entry)
