@@ -133,3 +133,69 @@ def test_case_and_accents_never_change_a_score(title, summary):
 @given(sentences, sentences)
 def test_scoring_is_deterministic(title, summary):
     assert score_story(MATCHERS, title, summary) == score_story(MATCHERS, title, summary)
+
+
+NEGATION = {"window": 3, "before": ["no", "not", "denies"], "after": ["degil", "yalanla*"]}
+
+
+def test_negated_signals_count_zero_but_keep_the_story_relevant():
+    m = topic(signals=[{"term": "attack*", "weight": 3}], negation=NEGATION)
+    denial = m.score("Alpha denies plans to attack beta", "")
+    assert denial.relevant and denial.score == 0
+    assert denial.matches["signals"][0]["negated"] == 1
+    assert m.score("Alpha plans to attack beta", "").score == 3 * 1.5
+    # Too far back, or in the previous sentence: not a negation of this attack.
+    assert m.score("alpha beta", "No comment. Alpha attacked beta.").score == 3
+    assert m.score("alpha beta", "No doubt the alpha side will attack beta.").score == 3
+
+
+def test_turkish_negation_after_the_verb_and_apostrophe_suffixes():
+    m = topic(
+        actors={"a": ["iran"], "b": ["israil"]},
+        signals=[{"term": "saldiri*", "weight": 2}],
+        negation=NEGATION,
+    )
+    denied = m.score("İran, İsrail'e saldırı planını yalanladı", "")
+    assert denied.relevant and denied.score == 0
+    assert m.score("İran'ın İsrail'e saldırısı sürüyor", "").score == 2 * 1.5
+
+
+def test_proximity_in_one_sentence_or_within_n_words():
+    sentence = topic(
+        signals=[{"term": "strike", "weight": 1}],
+        proximity={"actors": "sentence", "signals": "sentence"},
+    )
+    apart = sentence.score("", "Alpha held a parade. Beta said a strike was possible.")
+    assert not apart.relevant and apart.matches["actors_apart"]
+    together = sentence.score(
+        "", "Alpha and beta traded threats. The U.S. urged calm after a strike."
+    )
+    assert not together.relevant  # the strike is in another sentence than the actors
+    assert sentence.score("", "After a U.S. briefing, alpha warned beta of a strike.").relevant
+
+    words = topic(signals=[{"term": "strike", "weight": 1}], proximity={"actors": 3})
+    assert words.score("", "alpha hit beta with a strike").relevant
+    assert not words.score("", "alpha said on monday that beta would strike").relevant
+
+
+def test_topics_skip_stories_in_other_languages():
+    m = topic(signals=[{"term": "strike", "weight": 1}], languages=["en"])
+    assert m.score("alpha beta strike", "", language="en").relevant
+    skipped = m.score("alpha beta strike", "", language="ru")
+    assert not skipped.relevant and skipped.matches["skipped"] == "language ru"
+
+
+counter_words = st.sampled_from(["ceasefire", "talks", "truce", "ateşkes", "mediation"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(sentences, sentences, counter_words, st.booleans())
+def test_a_counter_term_never_raises_a_score(title, summary, counter, in_title):
+    before = score_story(MATCHERS, title, summary)
+    if in_title:
+        title = f"{title} {counter}"
+    else:
+        summary = f"{summary} {counter}"
+    after = score_story(MATCHERS, title, summary)
+    for old, new in zip(before, after, strict=True):
+        assert new.score <= old.score or not old.relevant and new.score <= 0

@@ -78,8 +78,27 @@ class CounterTerm(_Strict):
     cap: Annotated[int, Field(ge=1)] | None = None
 
 
+Window = Literal["story", "sentence"] | Annotated[int, Field(ge=1, le=200)]
+
+
+class Proximity(_Strict):
+    """How close terms must be: anywhere in the story, in one sentence, or within N words."""
+
+    actors: Window = "story"  # all actor groups together
+    signals: Window = "story"  # a signal or counter term and some actor term
+
+
+class Negation(_Strict):
+    """A signal with a negator this many words before (or, for Turkish, after) counts zero."""
+
+    window: Annotated[int, Field(ge=1, le=10)] = 3
+    before: list[TermText] = []
+    after: list[TermText] = []
+
+
 class Topic(_Strict):
     title: str
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] | None = None
     actors: dict[Annotated[str, Field(pattern=NAME_PATTERN)], list[TermText]]
     signals: list[WeightedTerm] = []
     counters: list[CounterTerm] = []
@@ -87,6 +106,8 @@ class Topic(_Strict):
     title_boost: Annotated[float, Field(ge=1)] = 1.5
     max_count: Annotated[int, Field(ge=1)] = 3
     require_signal: bool = True
+    proximity: Proximity = Proximity()
+    negation: Negation = Negation()
 
     @field_validator("actors")
     @classmethod

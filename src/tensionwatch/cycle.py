@@ -159,7 +159,7 @@ def parse_and_score(
             )
         )
     for story in batch.stories:
-        for topic_score in score_story(matchers, story.title, story.summary):
+        for topic_score in score_story(matchers, story.title, story.summary, story.language):
             batch.scores.append((story.story_id, topic_score))
     batch.finished_at = datetime.now(UTC)
     return batch

@@ -107,7 +107,9 @@ def evaluate(matchers: list[TopicMatcher], items: list[dict[str, Any]]) -> list[
         m.name: ([], []) for m in matchers
     }
     for number, item in enumerate(items, 1):
-        scores = score_story(matchers, item["title"], item.get("summary") or "")
+        scores = score_story(
+            matchers, item["title"], item.get("summary") or "", item.get("language")
+        )
         for score in scores:
             if score.topic not in item:
                 continue

@@ -18,6 +18,7 @@ a story that is not relevant is 0, but its matches are kept so the decision can 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,16 +121,19 @@ class TopicMatcher:
         self._prefix = prefix
         self._prefix_lengths = sorted({len(p) for p in prefix})
         self._regex = re.compile(r"\b" + _trie_pattern(words)) if words else None
+        self._needs_places = topic.proximity.actors != "story" or topic.proximity.signals != "story"
+        self._negators_before = _negators(topic.negation.before)
+        self._negators_after = _negators(topic.negation.after)
 
-    def count(self, folded: str) -> dict[int, int]:
-        """Occurrences of each term (by index) in folded text."""
-        counts: dict[int, int] = {}
+    def find(self, folded: str) -> list[tuple[int, int, int]]:
+        """Every term occurrence in folded text, as (term index, start, end)."""
+        found: list[tuple[int, int, int]] = []
         if self._regex is None:
-            return counts
+            return found
         exact, prefix, lengths = self._exact, self._prefix, self._prefix_lengths
         for hit in self._regex.finditer(folded):
             word = hit.group()
-            end = hit.end()
+            start, end = hit.span()
             tails = exact.get(word, ())
             if lengths:
                 for length in lengths:
@@ -139,68 +143,213 @@ class TopicMatcher:
                     if more:
                         tails = [*tails, *more]
             for tail in tails:
+                stop = end
                 if tail.rest:
                     if not folded.startswith(tail.rest, end):
                         continue
-                    after = end + len(tail.rest)
-                    if not tail.rest_is_prefix and after < len(folded) and _is_word(folded[after]):
+                    stop = end + len(tail.rest)
+                    if tail.rest_is_prefix:
+                        while stop < len(folded) and _is_word(folded[stop]):
+                            stop += 1
+                    elif stop < len(folded) and _is_word(folded[stop]):
                         continue
-                counts[tail.term] = counts.get(tail.term, 0) + 1
-        return counts
+                found.append((tail.term, start, stop))
+        return found
 
-    def score(self, title: str, summary: str) -> TopicScore:
+    def score(self, title: str, summary: str, language: str | None = None) -> TopicScore:
         """Score one story from its clean title and summary (folded here)."""
-        return self.score_folded(fold(title), fold(summary))
+        return self.score_folded(fold(title), fold(summary), language)
 
-    def score_folded(self, title: str, summary: str) -> TopicScore:
-        in_title = self.count(title)
-        in_body = self.count(summary)
+    def score_folded(self, title: str, summary: str, language: str | None = None) -> TopicScore:
+        return self.explain_folded(title, summary, language)[0]
+
+    def explain_folded(
+        self, title: str, summary: str, language: str | None = None
+    ) -> tuple[TopicScore, list[Hit]]:
+        """The score and every occurrence behind it, with what was made of each."""
+        topic = self.topic
+        if language and topic.languages and language not in topic.languages:
+            matches = {"actors": {}, "signals": [], "skipped": f"language {language}"}
+            return TopicScore(self.name, self.rules_version, 0.0, False, matches), []
+        texts = (title, summary)
+        hits = [Hit(t, field, a, b) for field in (0, 1) for t, a, b in self.find(texts[field])]
         terms = self.terms
+        places = _Places(texts, topic.proximity) if self._needs_places else None
+        actor_hits = [h for h in hits if terms[h.term].role == ACTOR]
+        groups_near = self._actors_together(actor_hits, places)
+
         actors: dict[str, dict[str, int]] = {}
-        signals: list[dict[str, Any]] = []
-        excluded: list[str] = []
-        total = 0.0
-        for index in sorted(in_title.keys() | in_body.keys()):
-            term = terms[index]
-            title_n, body_n = in_title.get(index, 0), in_body.get(index, 0)
-            if term.role == ACTOR:
-                actors.setdefault(term.group, {})[term.text] = title_n + body_n
-            elif term.role == EXCLUSION:
-                excluded.append(term.text)
+        for h in actor_hits:
+            group = actors.setdefault(terms[h.term].group, {})
+            group[terms[h.term].text] = group.get(terms[h.term].text, 0) + 1
+        excluded = sorted({terms[h.term].text for h in hits if terms[h.term].role == EXCLUSION})
+
+        per_term: dict[int, list[Hit]] = {}
+        for h in hits:
+            role = terms[h.term].role
+            if role in (SIGNAL, COUNTER):
+                if places is not None and not places.near_any(h, actor_hits, "signals"):
+                    h.status = FAR
+                elif self._negated(texts[h.field], h):
+                    h.status = NEGATED
+                else:
+                    h.status = COUNTED
+                per_term.setdefault(h.term, []).append(h)
+            elif role == ACTOR:
+                h.status = COUNTED
             else:
-                counted = min(title_n + body_n, term.cap)
-                boost = self.topic.title_boost if title_n else 1.0
-                points = term.weight * counted * boost
-                total += points
-                signals.append(
-                    {
-                        "term": term.text,
-                        "role": term.role,
-                        "class": term.group,
-                        "weight": term.weight,
-                        "count": title_n + body_n,
-                        "in_title": title_n > 0,
-                        "points": round(points, 4),
-                    }
-                )
+                h.status = EXCLUDING
+
+        signals: list[dict[str, Any]] = []
+        total = 0.0
+        context = False  # some signal or counter term near the actors, negated or not
+        for index in sorted(per_term):
+            term = terms[index]
+            occurrences = per_term[index]
+            counted = [h for h in occurrences if h.status == COUNTED]
+            negated = sum(1 for h in occurrences if h.status == NEGATED)
+            far = sum(1 for h in occurrences if h.status == FAR)
+            context = context or len(occurrences) > far
+            in_title = any(h.field == 0 for h in counted)
+            boost = topic.title_boost if in_title else 1.0
+            points = term.weight * min(len(counted), term.cap) * boost
+            total += points
+            entry: dict[str, Any] = {
+                "term": term.text,
+                "role": term.role,
+                "class": term.group,
+                "weight": term.weight,
+                "count": len(counted),
+                "in_title": in_title,
+                "points": round(points, 4),
+            }
+            if negated:
+                entry["negated"] = negated
+            if far:
+                entry["far"] = far
+            signals.append(entry)
+
         missing = [g for g in self.group_names if g not in actors]
-        relevant = not missing and not excluded and (bool(signals) or not self.topic.require_signal)
+        relevant = (
+            not missing and groups_near and not excluded and (context or not topic.require_signal)
+        )
         matches: dict[str, Any] = {"actors": actors, "signals": signals}
         if missing:
             matches["missing_groups"] = missing
+        elif not groups_near:
+            matches["actors_apart"] = True
         if excluded:
             matches["excluded_by"] = excluded
-        return TopicScore(
-            topic=self.name,
-            rules_version=self.rules_version,
-            score=round(total, 4) if relevant else 0.0,
-            relevant=relevant,
-            matches=matches,
+        score = round(total, 4) if relevant else 0.0
+        return TopicScore(self.name, self.rules_version, score, relevant, matches), hits
+
+    def _actors_together(self, actor_hits: list[Hit], places: _Places | None) -> bool:
+        """Whether one occurrence of every actor group lies within the proximity window."""
+        if places is None or self.topic.proximity.actors == "story" or len(self.group_names) < 2:
+            return True
+        by_group: dict[str, list[Hit]] = {}
+        for h in actor_hits:
+            by_group.setdefault(self.terms[h.term].group, []).append(h)
+        if len(by_group) < len(self.group_names):
+            return False
+        first, *others = by_group.values()
+        return any(
+            all(places.near_any(anchor, hits, "actors") for hits in others) for anchor in first
         )
+
+    def _negated(self, text: str, hit: Hit) -> bool:
+        negation = self.topic.negation
+        if not self._negators_before and not self._negators_after:
+            return False
+        window = negation.window
+        if self._negators_before:
+            before = text[max(0, hit.start - 30 * window) : hit.start]
+            cut = _last_sentence_end(before)
+            words = _WORD.findall(before[cut:])[-window:]
+            if any(self._is_negator(w, self._negators_before) for w in words):
+                return True
+        if self._negators_after:
+            after = text[hit.end : hit.end + 30 * window]
+            match = _SENTENCE_END.search(after)
+            words = _WORD.findall(after[: match.start()] if match else after)[:window]
+            if any(self._is_negator(w, self._negators_after) for w in words):
+                return True
+        return False
+
+    @staticmethod
+    def _is_negator(word: str, negators: tuple[frozenset[str], tuple[str, ...]]) -> bool:
+        exact, prefixes = negators
+        return word in exact or (bool(prefixes) and word.startswith(prefixes))
+
+
+COUNTED, NEGATED, FAR, EXCLUDING = "counted", "negated", "far from actors", "excluding"
+
+# A word, with Turkish suffixes after an apostrophe kept on it (İsrail'in is one word).
+_WORD = re.compile(r"\w+(?:'\w+)*")
+# Sentence ends in folded text: . ! ? followed by space or the end, but not the dot after a
+# single letter ("u.s. treasury", "j. smith") or a short abbreviation; line breaks too.
+_SENTENCE_END = re.compile(r"(?<!\b[a-z])(?<!\bmr)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?]+(?=\s|$)|\n+")
+
+
+def _last_sentence_end(text: str) -> int:
+    end = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+    return end
+
+
+@dataclass(slots=True)
+class Hit:
+    """One occurrence of a term: where it is and what scoring made of it."""
+
+    term: int
+    field: int  # 0 title, 1 summary
+    start: int
+    end: int
+    status: str = ""
+
+
+class _Places:
+    """Sentence and word positions of hits, for proximity windows (computed once per story)."""
+
+    def __init__(self, texts: tuple[str, str], proximity: Any):
+        self.proximity = proximity
+        self.sentence_ends = [[m.end() for m in _SENTENCE_END.finditer(t)] for t in texts]
+        self.word_starts = [[m.start() for m in _WORD.finditer(t)] for t in texts]
+
+    def _where(self, hit: Hit, window: str | int) -> int:
+        if window == "sentence":
+            return bisect_right(self.sentence_ends[hit.field], hit.start)
+        return bisect_right(self.word_starts[hit.field], hit.start)
+
+    def near_any(self, hit: Hit, others: list[Hit], kind: str) -> bool:
+        window = getattr(self.proximity, kind)
+        if window == "story":
+            return True
+        here = self._where(hit, window)
+        for other in others:
+            if other.field != hit.field:
+                continue
+            there = self._where(other, window)
+            if (window == "sentence" and here == there) or (
+                window != "sentence" and abs(here - there) <= window
+            ):
+                return True
+        return False
 
 
 def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
+
+
+def _negators(texts: list[str]) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """Folded negator words, split into exact words and `prefix*` stems."""
+    if not texts:
+        return None
+    folded = [fold(t).strip() for t in texts]
+    exact = frozenset(t for t in folded if not t.endswith("*"))
+    prefixes = tuple(t.rstrip("*") for t in folded if t.endswith("*"))
+    return exact, prefixes
 
 
 def compile_topics(topics: dict[str, Topic]) -> list[TopicMatcher]:
@@ -208,7 +357,9 @@ def compile_topics(topics: dict[str, Topic]) -> list[TopicMatcher]:
     return [TopicMatcher(name, topic) for name, topic in topics.items()]
 
 
-def score_story(matchers: list[TopicMatcher], title: str, summary: str) -> list[TopicScore]:
+def score_story(
+    matchers: list[TopicMatcher], title: str, summary: str, language: str | None = None
+) -> list[TopicScore]:
     """Score one story against every topic (the text is folded once)."""
     folded_title, folded_summary = fold(title), fold(summary)
-    return [m.score_folded(folded_title, folded_summary) for m in matchers]
+    return [m.score_folded(folded_title, folded_summary, language) for m in matchers]
