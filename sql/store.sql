@@ -64,3 +64,14 @@ INSERT INTO runs (run_id, started_at, finished_at, stored_at, feeds_total, feeds
 VALUES ($run_id, $started_at, $finished_at, $stored_at, $feeds_total, $feeds_ok,
         $feeds_unchanged, $feeds_failed, $entries_seen, $stories_new, $rules_versions)
 ON CONFLICT DO NOTHING;
+
+-- name: story_by_id
+-- One stored story, by id or by a unique id prefix (explain accepts the short form).
+SELECT story_id, feed_id, title, summary, url, language, event_at
+FROM stories WHERE story_id = $story_id OR story_id LIKE $story_id || '%'
+ORDER BY story_id = $story_id DESC
+LIMIT 2;
+
+-- name: scores_of_story
+SELECT topic, rules_version, score, relevant, matches, scored_at
+FROM story_scores WHERE story_id = $story_id ORDER BY topic, scored_at;

@@ -202,3 +202,26 @@ def test_database_newer_than_the_code_is_refused(config):
         con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
     with pytest.raises(Exception, match="schema version 999, newer than this tensionwatch"):
         run_cycle(config)
+
+
+def test_explain_shows_the_stored_story_and_why_it_scored(config, tmp_path, capsys):
+    from tensionwatch.cli import main
+
+    run_cycle(config)
+    ((story_id,),) = query(config, "SELECT story_id FROM stories WHERE url LIKE '%seed-ambassador'")
+    assert main(["explain", "--config", str(tmp_path / "config.yaml"), story_id[:8]]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("US envoy urges Türkiye to press Iran")
+    assert f"{story_id} · world" in out
+    assert "tr_ru — Türkiye–Russia export concerns" in out and "· relevant · score" in out
+    assert "stored: score" in out and "not the current rules" not in out
+    assert "signal/threat dual use (summary) weight 3" in out
+    assert "actor group russia: russia* (summary)" in out
+
+
+def test_explain_names_a_missing_story(config, tmp_path, capsys):
+    from tensionwatch.cli import main
+
+    run_cycle(config)
+    assert main(["explain", "--config", str(tmp_path / "config.yaml"), "ffffffffffff"]) == 1
+    assert "no story with id 'ffffffffffff'" in capsys.readouterr().err

@@ -65,3 +65,21 @@ def test_eval_names_the_bad_line_of_a_broken_set(tmp_path, capsys):
     labelled.write_text('{"title": "x", "iran_israel": 0}\n{oops\n', encoding="utf-8")
     assert main(["eval", "--config", str(ROOT / "config.yaml"), "--set", str(labelled)]) == 1
     assert f"{labelled}:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_explain_free_text_shows_negation_exclusion_and_points(capsys):
+    args = [
+        "explain",
+        "--config",
+        str(ROOT / "config.yaml"),
+        "--text",
+        "Iran denies plans to attack Israel after Tehran strike",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "iran_israel — Iran–Israel escalation" in out and "· relevant · score 4.5" in out
+    assert "signal/act attack* (title) weight 2 negated" in out
+    assert "= strike: 3 × 1 × title boost → +4.5" in out
+    assert main([*args, "--summary", "The football friendly was called off."]) == 0
+    out = capsys.readouterr().out
+    assert "· not relevant · score 0" in out and "excluded by football (summary)" in out

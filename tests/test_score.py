@@ -61,12 +61,19 @@ def test_phrases_prefixes_and_whole_words():
     assert hits.score == 1 + 2 + 4
 
 
-def test_overlapping_terms_are_all_counted():
+def test_the_longer_of_two_overlapping_terms_speaks_for_both():
     m = topic(
-        signals=[{"term": "sanctions", "weight": 1}, {"term": "sanctions evasion", "weight": 2}]
+        signals=[
+            {"term": "sanctions", "weight": 1},
+            {"term": "sanctions evasion", "weight": 2},
+            {"term": "escalat*", "weight": 2},
+        ],
+        counters=[{"term": "de-escalat*", "weight": -2}],
     )
-    hits = m.score("alpha beta", "sanctions evasion")
-    assert hits.score == 3
+    assert m.score("alpha beta", "sanctions evasion").score == 2
+    assert m.score("alpha beta", "sanctions, then evasion").score == 1
+    calm = m.score("alpha beta", "calls to de-escalate")
+    assert calm.score == -2 and [s["term"] for s in calm.matches["signals"]] == ["de-escalat*"]
 
 
 def test_counts_are_capped_and_title_matches_boosted():

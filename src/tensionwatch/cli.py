@@ -20,8 +20,10 @@ from tensionwatch.config import DEFAULT_CONFIG, Config, load_config
 from tensionwatch.cycle import CycleReport
 from tensionwatch.errors import ConfigError, TensionwatchError
 from tensionwatch.evaluation import evaluate, load_labelled
+from tensionwatch.explanation import explain_story
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
 from tensionwatch.score import compile_topics
+from tensionwatch.store import Store
 
 DEFAULT_LABELLED_SET = "tests/data/labelled_news.jsonl"
 
@@ -88,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="misclassified items to list per topic (default 20)",
     )
     evaluate.set_defaults(handler=cmd_eval)
+
+    explain = commands.add_parser(
+        "explain",
+        help="show why a story got its scores",
+        description="Show, per topic, which actor groups and terms matched, where, with what "
+        "weight, what was negated or excluded, and the resulting score: for a stored story "
+        "(STORY_ID, or a unique prefix of it) or for free text (--text).",
+    )
+    _config_option(explain)
+    explain.add_argument("story_id", nargs="?", metavar="STORY_ID", help="a stored story's id")
+    explain.add_argument("--text", metavar="HEADLINE", help="explain this text instead")
+    explain.add_argument("--summary", metavar="TEXT", default="", help="summary to go with --text")
+    explain.add_argument("--language", metavar="CODE", help="language of --text (e.g. en, tr)")
+    explain.set_defaults(handler=cmd_explain)
     return parser
 
 
@@ -130,6 +146,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
         return 1
     print_summary(console, config, report, top=args.top)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if (args.story_id is None) == (args.text is None):
+        print("tensionwatch explain: give a STORY_ID or --text, not both", file=sys.stderr)
+        return 2
+    matchers = compile_topics(config.topics)
+    console = Console(soft_wrap=True)
+    if args.text is not None:
+        explain_story(console, matchers, args.text, args.summary, args.language)
+        return 0
+    story, scores = Store.from_config(config).find_story(args.story_id)
+    console.print(f"[bold]{story['title']}[/]", highlight=False)
+    console.print(
+        f"{story['story_id']} · {story['feed_id']} · {story['event_at']:%Y-%m-%d %H:%M} UTC · "
+        f"{story['url'] or 'no link'}",
+        highlight=False,
+        style="dim",
+    )
+    if story["summary"]:
+        console.print(story["summary"], highlight=False)
+    console.print()
+    stored: dict[str, list[dict]] = {}
+    for row in scores:
+        stored.setdefault(row["topic"], []).append(row)
+    explain_story(console, matchers, story["title"], story["summary"], story["language"], stored)
     return 0
 
 

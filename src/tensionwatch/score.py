@@ -185,10 +185,14 @@ class TopicMatcher:
         excluded = sorted({terms[h.term].text for h in hits if terms[h.term].role == EXCLUSION})
 
         per_term: dict[int, list[Hit]] = {}
+        weighted = [h for h in hits if terms[h.term].role in (SIGNAL, COUNTER)]
         for h in hits:
             role = terms[h.term].role
             if role in (SIGNAL, COUNTER):
-                if places is not None and not places.near_any(h, actor_hits, "signals"):
+                if _inside_longer(h, weighted):
+                    # "de-escalate" is not an escalation, "sanctions evasion" not two signals.
+                    h.status = INSIDE
+                elif places is not None and not places.near_any(h, actor_hits, "signals"):
                     h.status = FAR
                 elif self._negated(texts[h.field], h):
                     h.status = NEGATED
@@ -209,7 +213,10 @@ class TopicMatcher:
             counted = [h for h in occurrences if h.status == COUNTED]
             negated = sum(1 for h in occurrences if h.status == NEGATED)
             far = sum(1 for h in occurrences if h.status == FAR)
-            context = context or len(occurrences) > far
+            inside = sum(1 for h in occurrences if h.status == INSIDE)
+            if inside == len(occurrences):
+                continue  # only ever part of a longer term: that term speaks for it
+            context = context or len(occurrences) > far + inside
             in_title = any(h.field == 0 for h in counted)
             boost = topic.title_boost if in_title else 1.0
             points = term.weight * min(len(counted), term.cap) * boost
@@ -282,7 +289,26 @@ class TopicMatcher:
         return word in exact or (bool(prefixes) and word.startswith(prefixes))
 
 
-COUNTED, NEGATED, FAR, EXCLUDING = "counted", "negated", "far from actors", "excluding"
+COUNTED, NEGATED, FAR, INSIDE, EXCLUDING = (
+    "counted",
+    "negated",
+    "far from actors",
+    "inside a longer term",
+    "excluding",
+)
+
+
+def _inside_longer(hit: Hit, others: list[Hit]) -> bool:
+    """Whether another weighted term's occurrence covers this one and is longer."""
+    length = hit.end - hit.start
+    return any(
+        o.field == hit.field
+        and o.start <= hit.start
+        and o.end >= hit.end
+        and o.end - o.start > length
+        for o in others
+    )
+
 
 # A word, with Turkish suffixes after an apostrophe kept on it (İsrail'in is one word).
 _WORD = re.compile(r"\w+(?:'\w+)*")

@@ -293,6 +293,26 @@ class Store:
             batches.append(CycleBatch.from_json(data))
         return sorted(batches, key=lambda b: b.started_at)
 
+    def find_story(self, story_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A stored story (by id or unique id prefix) and its stored scores."""
+        if not self.path.exists():
+            raise StorageError(f"{self.path} does not exist yet: run a cycle first")
+        with self.connect(read_only=True) as con:
+            cursor = con.execute(self.sql["story_by_id"], {"story_id": story_id})
+            columns = [d[0] for d in cursor.description]
+            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            if not rows:
+                raise StorageError(f"no story with id {story_id!r} in {self.path}")
+            if len(rows) > 1 and rows[0]["story_id"] != story_id:
+                raise StorageError(
+                    f"{story_id!r} is the start of several story ids; give more of it"
+                )
+            story = rows[0]
+            cursor = con.execute(self.sql["scores_of_story"], {"story_id": story["story_id"]})
+            columns = [d[0] for d in cursor.description]
+            scores = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return story, scores
+
     def pending_count(self) -> int:
         return len(list(self.pending_dir.glob("*.json"))) if self.pending_dir.is_dir() else 0
 

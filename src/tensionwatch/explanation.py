@@ -1,0 +1,113 @@
+"""Explain a score: which groups and terms matched, where, with what weight, what was
+negated, too far from the actors or excluded, and the resulting score.
+
+The breakdown is recomputed by the same function that scores stories (`explain_folded`), so
+what is printed is exactly what the rules do; for a stored story the stored score is shown
+beside it, and a rules version that differs from the current one is pointed out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from tensionwatch.score import ACTOR, COUNTER, EXCLUSION, FAR, INSIDE, NEGATED, Hit, TopicMatcher
+from tensionwatch.text import fold
+
+FIELDS = ("title", "summary")
+
+
+def _snippet(text: str, hit: Hit, width: int = 32) -> str:
+    left = max(0, hit.start - width)
+    right = min(len(text), hit.end + width)
+    return (
+        ("…" if left else "")
+        + text[left : hit.start]
+        + "«"
+        + text[hit.start : hit.end]
+        + "»"
+        + text[hit.end : right]
+        + ("…" if right < len(text) else "")
+    )
+
+
+def explain_story(
+    console: Console,
+    matchers: list[TopicMatcher],
+    title: str,
+    summary: str,
+    language: str | None = None,
+    stored: dict[str, list[dict[str, Any]]] | None = None,
+) -> None:
+    """Print the breakdown of one story for every topic."""
+    texts = (fold(title), fold(summary))
+    for matcher in matchers:
+        score, hits = matcher.explain_folded(texts[0], texts[1], language)
+        head = Text.assemble(
+            (f"{matcher.name}", "bold"),
+            f" — {matcher.topic.title} · rules {matcher.rules_version} · ",
+            (
+                "relevant" if score.relevant else "not relevant",
+                "green" if score.relevant else "red",
+            ),
+            f" · score {score.score:g}",
+        )
+        console.print(head)
+        for row in stored.get(matcher.name, []) if stored else []:
+            same = row["rules_version"] == matcher.rules_version
+            console.print(
+                f"  stored: score {row['score']:g}, {'relevant' if row['relevant'] else 'not relevant'}"
+                f" under rules {row['rules_version']}"
+                + ("" if same else " (not the current rules; `tensionwatch rescore` updates it)"),
+                highlight=False,
+            )
+        if "skipped" in score.matches:
+            console.print(f"  skipped: {score.matches['skipped']} is not in the topic's languages")
+            continue
+        terms = matcher.terms
+        for group in matcher.group_names:
+            found = [
+                h for h in hits if terms[h.term].role == ACTOR and terms[h.term].group == group
+            ]
+            where = ", ".join(f"{terms[h.term].text} ({FIELDS[h.field]})" for h in found)
+            console.print(f"  actor group {group}: {where or '[red]no match[/]'}", highlight=False)
+        if score.matches.get("actors_apart"):
+            window = matcher.topic.proximity.actors
+            console.print(f"  [red]actor groups not together[/] (proximity: {window})")
+        for h in hits:
+            term = terms[h.term]
+            if term.role in (ACTOR, EXCLUSION):
+                continue
+            status = {
+                NEGATED: "[yellow]negated[/] ",
+                FAR: "[yellow]far from actors[/] ",
+                INSIDE: "[dim]inside a longer term[/] ",
+            }.get(h.status, "")
+            kind = "counter" if term.role == COUNTER else f"signal/{term.group}"
+            console.print(
+                f"  {kind} {term.text} ({FIELDS[h.field]}) weight {term.weight:g} {status}",
+                _snippet(texts[h.field], h),
+                highlight=False,
+            )
+        for entry in score.matches["signals"]:
+            if entry["points"]:
+                boost = " × title boost" if entry["in_title"] else ""
+                capped = min(entry["count"], terms_cap(matcher, entry["term"]))
+                console.print(
+                    f"    = {entry['term']}: {entry['weight']:g} × {capped}{boost} → {entry['points']:+g}",
+                    highlight=False,
+                )
+        for h in hits:
+            if terms[h.term].role == EXCLUSION:
+                console.print(
+                    f"  [red]excluded by[/] {terms[h.term].text} ({FIELDS[h.field]})",
+                    _snippet(texts[h.field], h),
+                    highlight=False,
+                )
+        console.print()
+
+
+def terms_cap(matcher: TopicMatcher, text: str) -> int:
+    return next(t.cap for t in matcher.terms if t.text == text and t.role not in (ACTOR, EXCLUSION))
