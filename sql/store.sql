@@ -25,6 +25,7 @@ SELECT unnest($story_id), unnest($feed_id), unnest($run_id), unnest($title), unn
        unnest($event_at), unnest($language);
 
 -- name: insert_scores
+-- ON CONFLICT: scoring is deterministic, so a story's score under one version never changes.
 INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at)
 SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
        unnest($relevant), unnest($matches)::JSON, unnest($scored_at)
@@ -75,3 +76,32 @@ LIMIT 2;
 -- name: scores_of_story
 SELECT topic, rules_version, score, relevant, matches, scored_at
 FROM story_scores WHERE story_id = $story_id ORDER BY topic, scored_at;
+
+-- name: upsert_rule_versions
+-- The versions config.yaml holds now become current (recorded the first time they are used).
+INSERT INTO rule_versions (topic, rules_version, rules, first_used_at, is_current)
+SELECT unnest($topic), unnest($rules_version), unnest($rules)::JSON, $now, true
+ON CONFLICT (topic, rules_version) DO UPDATE SET is_current = true;
+
+-- name: retire_rule_versions
+-- Every other version stops being current; its scores stay and can still be queried.
+UPDATE rule_versions SET is_current = false
+WHERE is_current AND NOT EXISTS (
+    SELECT 1 FROM (SELECT unnest($topic) AS topic, unnest($rules_version) AS rules_version) AS now_
+    WHERE now_.topic = rule_versions.topic AND now_.rules_version = rule_versions.rules_version
+);
+
+-- name: stories_to_rescore
+SELECT story_id, title, summary, language FROM stories
+WHERE $since IS NULL OR event_at >= $since
+ORDER BY story_id;
+
+-- name: replace_scores
+-- rescore --replace: scores of other versions for the rescored stories are dropped.
+DELETE FROM story_scores
+WHERE topic = $topic AND rules_version <> $rules_version
+  AND story_id IN (SELECT story_id FROM stories WHERE $since IS NULL OR event_at >= $since);
+
+-- name: count_scores
+SELECT topic, rules_version, count(*) AS stories, count(*) FILTER (WHERE relevant) AS relevant
+FROM story_scores GROUP BY ALL ORDER BY topic, rules_version;

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import duckdb
 import pytest
+import yaml
 
 from tensionwatch.config import load_config
 from tensionwatch.cycle import new_batch, parse_and_score
@@ -225,3 +226,51 @@ def test_explain_names_a_missing_story(config, tmp_path, capsys):
     run_cycle(config)
     assert main(["explain", "--config", str(tmp_path / "config.yaml"), "ffffffffffff"]) == 1
     assert "no story with id 'ffffffffffff'" in capsys.readouterr().err
+
+
+def test_rescore_after_a_weight_change_records_the_new_version(config, tmp_path, capsys):
+    from tensionwatch.cli import main
+
+    run_cycle(config)
+    config_path = tmp_path / "config.yaml"
+    old = load_config(config_path).topics["tr_ru"].rules_version()
+    raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    dual_use = next(s for s in raw["topics"]["tr_ru"]["signals"] if s["term"] == "dual use")
+    dual_use["weight"] = 10
+    config_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    new = load_config(config_path).topics["tr_ru"].rules_version()
+    assert new != old
+
+    assert main(["rescore", "--config", str(config_path), "--topic", "tr_ru"]) == 0
+    assert f"current rules: tr_ru {new}" in capsys.readouterr().out
+    seed = (
+        "SELECT rules_version, score FROM story_scores JOIN stories USING (story_id) "
+        "WHERE url LIKE '%seed-ambassador' AND topic = 'tr_ru' ORDER BY score"
+    )
+    (old_row, new_row) = query(config, seed)
+    assert old_row[0] == old and new_row[0] == new and new_row[1] == old_row[1] + 7  # 3 → 10
+    daily = "SELECT DISTINCT rules_version FROM topic_daily WHERE topic = 'tr_ru'"
+    assert query(config, daily) == [(new,)]
+    by_version = (
+        "SELECT rules_version, sum(score_sum) FROM topic_daily_by_version "
+        "WHERE topic = 'tr_ru' GROUP BY ALL ORDER BY 2"
+    )
+    sums = query(config, by_version)
+    assert [v for v, _ in sums] == [old, new] and sums[1][1] > sums[0][1]
+    # iran_israel was not asked for: still only its one version.
+    assert query(
+        config, "SELECT count(DISTINCT rules_version) FROM story_scores WHERE topic = 'iran_israel'"
+    ) == [(1,)]
+
+    assert main(["rescore", "--config", str(config_path), "--topic", "tr_ru", "--replace"]) == 0
+    assert query(
+        config, "SELECT DISTINCT rules_version FROM story_scores WHERE topic = 'tr_ru'"
+    ) == [(new,)]
+
+
+def test_rescore_refuses_an_unknown_topic(config, tmp_path, capsys):
+    from tensionwatch.cli import main
+
+    run_cycle(config)
+    assert main(["rescore", "--config", str(tmp_path / "config.yaml"), "--topic", "nope"]) == 1
+    assert "no topic nope in the config" in capsys.readouterr().err

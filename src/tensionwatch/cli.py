@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +23,7 @@ from tensionwatch.errors import ConfigError, TensionwatchError
 from tensionwatch.evaluation import evaluate, load_labelled
 from tensionwatch.explanation import explain_story
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
+from tensionwatch.rescoring import rescore
 from tensionwatch.score import compile_topics
 from tensionwatch.store import Store
 
@@ -104,7 +106,62 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--summary", metavar="TEXT", default="", help="summary to go with --text")
     explain.add_argument("--language", metavar="CODE", help="language of --text (e.g. en, tr)")
     explain.set_defaults(handler=cmd_explain)
+
+    rescore_ = commands.add_parser(
+        "rescore",
+        help="recompute stored scores under the current rules",
+        description="Score stored stories with the current rules of config.yaml, in bulk and in "
+        "one transaction. The new scores are stored under the new rules version beside the old "
+        "ones (or replace them with --replace); the trend views switch to the new version, and "
+        "the old one stays queryable in topic_hourly_by_version / topic_daily_by_version.",
+    )
+    _config_option(rescore_)
+    rescore_.add_argument(
+        "--topic",
+        action="append",
+        metavar="TOPIC",
+        help="only this topic (repeatable; default: every topic)",
+    )
+    rescore_.add_argument(
+        "--since",
+        type=_utc_date,
+        metavar="DATE",
+        help="only stories whose event_at is on or after DATE (ISO, UTC)",
+    )
+    rescore_.add_argument(
+        "--replace",
+        action="store_true",
+        help="drop the rescored stories' scores under other rules versions",
+    )
+    rescore_.set_defaults(handler=cmd_rescore)
     return parser
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    report = rescore(Store.from_config(config), config, args.topic, args.since, args.replace)
+    console = Console(soft_wrap=True)
+    console.print(
+        f"Rescored {report.stories} stories in {report.seconds:.1f} s; current rules: "
+        + ", ".join(f"{t} {v}" for t, v in report.versions.items()),
+        highlight=False,
+    )
+    table = Table(title="Stored scores by rules version")
+    for column in ("topic", "rules_version", "stories", "relevant", ""):
+        table.add_column(column, justify="right" if column in ("stories", "relevant") else "left")
+    for topic, version, stories, relevant in report.counts:
+        mark = "current" if report.versions.get(topic) == version else ""
+        table.add_row(topic, version, str(stories), str(relevant), mark)
+    console.print(table)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

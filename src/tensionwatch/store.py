@@ -29,6 +29,7 @@ from tensionwatch.config import Config
 from tensionwatch.cycle import CycleBatch, CycleReport
 from tensionwatch.errors import DatabaseLockedError, StorageError
 from tensionwatch.fetch import NOT_MODIFIED, OK, UNCHANGED, FeedState
+from tensionwatch.score import TopicScore
 
 
 def sql_dir() -> Path:
@@ -174,6 +175,7 @@ class Store:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     self._upsert_feeds(con, config)
+                    self.record_rule_versions(con, config)
                     for earlier in pending:
                         self._write(con, earlier)
                     new_ids = self._write(con, batch)
@@ -216,21 +218,7 @@ class Store:
             con.execute(
                 self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id})
             )
-        scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
-        if scores:
-            now = datetime.now(UTC)
-            con.execute(
-                self.sql["insert_scores"],
-                {
-                    "story_id": [sid for sid, _ in scores],
-                    "topic": [sc.topic for _, sc in scores],
-                    "rules_version": [sc.rules_version for _, sc in scores],
-                    "score": [sc.score for _, sc in scores],
-                    "relevant": [sc.relevant for _, sc in scores],
-                    "matches": [json.dumps(sc.matches, ensure_ascii=False) for _, sc in scores],
-                    "scored_at": [now] * len(scores),
-                },
-            )
+        self.insert_scores(con, [(sid, sc) for sid, sc in batch.scores if sid in new_ids])
         new_per_feed = Counter(s.feed_id for s in stories)
         outcomes = batch.outcomes
         configured = set(self._feed_ids(con))
@@ -270,6 +258,40 @@ class Store:
             },
         )
         return new_ids
+
+    def insert_scores(
+        self, con: duckdb.DuckDBPyConnection, scores: list[tuple[str, TopicScore]]
+    ) -> None:
+        """Bulk-insert (story_id, score) pairs; a pair already stored is left as it is."""
+        if not scores:
+            return
+        now = datetime.now(UTC)
+        con.execute(
+            self.sql["insert_scores"],
+            {
+                "story_id": [sid for sid, _ in scores],
+                "topic": [sc.topic for _, sc in scores],
+                "rules_version": [sc.rules_version for _, sc in scores],
+                "score": [sc.score for _, sc in scores],
+                "relevant": [sc.relevant for _, sc in scores],
+                "matches": [json.dumps(sc.matches, ensure_ascii=False) for _, sc in scores],
+                "scored_at": [now] * len(scores),
+            },
+        )
+
+    def record_rule_versions(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        """Make config.yaml's rule versions the current ones (the trend views follow them)."""
+        topics = list(config.topics)
+        versions = [config.topics[t].rules_version() for t in topics]
+        rules = [
+            json.dumps(config.topics[t].model_dump(mode="json", by_alias=True), ensure_ascii=False)
+            for t in topics
+        ]
+        params = {"topic": topics, "rules_version": versions}
+        con.execute(
+            self.sql["upsert_rule_versions"], {**params, "rules": rules, "now": datetime.now(UTC)}
+        )
+        con.execute(self.sql["retire_rule_versions"], params)
 
     def _feed_ids(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return [row[0] for row in con.execute("SELECT feed_id FROM feeds").fetchall()]
