@@ -18,7 +18,7 @@ from typing import Any
 from tensionwatch.config import Config
 from tensionwatch.fetch import FAILED, OK, FetchResult
 from tensionwatch.parse import Story, parse_feed
-from tensionwatch.score import TopicMatcher, TopicScore, compile_topics, score_story
+from tensionwatch.score import CompiledRules, TopicScore, compile_topics, score_story
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +112,10 @@ def parse_and_score(
     config: Config,
     batch: CycleBatch,
     results: list[FetchResult],
-    matchers: list[TopicMatcher] | None = None,
+    rules: CompiledRules | None = None,
 ) -> CycleBatch:
     """Parse every fetched body, drop repeats within the cycle, score each story per topic."""
-    matchers = matchers if matchers is not None else compile_topics(config.topics)
+    rules = rules if rules is not None else compile_topics(config.topics)
     feeds = {feed.name: feed for feed in config.feeds}
     seen: set[str] = set()
     for result in results:
@@ -159,7 +159,7 @@ def parse_and_score(
             )
         )
     for story in batch.stories:
-        for topic_score in score_story(matchers, story.title, story.summary, story.language):
+        for topic_score in score_story(rules, story.title, story.summary, story.language):
             batch.scores.append((story.story_id, topic_score))
     batch.finished_at = datetime.now(UTC)
     return batch

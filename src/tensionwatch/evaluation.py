@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tensionwatch.errors import TensionwatchError
-from tensionwatch.score import TopicMatcher, TopicScore, score_story
+from tensionwatch.score import CompiledRules, TopicScore, score_story
 
 INTENSITY_RANK = {"low": 1, "medium": 2, "high": 3}
 
@@ -100,7 +100,7 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
     return float(cov / (var_x * var_y) ** 0.5)
 
 
-def evaluate(matchers: list[TopicMatcher], items: list[dict[str, Any]]) -> list[TopicEvaluation]:
+def evaluate(matchers: CompiledRules, items: list[dict[str, Any]]) -> list[TopicEvaluation]:
     """Score every item against every topic that the set labels, and compare."""
     results = {m.name: TopicEvaluation(m.name) for m in matchers}
     intensity_pairs: dict[str, tuple[list[float], list[float]]] = {

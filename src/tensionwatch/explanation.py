@@ -8,6 +8,7 @@ beside it, and a rules version that differs from the current one is pointed out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -35,7 +36,7 @@ def _snippet(text: str, hit: Hit, width: int = 32) -> str:
 
 def explain_story(
     console: Console,
-    matchers: list[TopicMatcher],
+    matchers: Sequence[TopicMatcher],
     title: str,
     summary: str,
     language: str | None = None,

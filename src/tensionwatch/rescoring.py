@@ -12,7 +12,7 @@ from datetime import datetime
 
 from tensionwatch.config import Config
 from tensionwatch.errors import TensionwatchError
-from tensionwatch.score import TopicMatcher, TopicScore, compile_topics
+from tensionwatch.score import CompiledRules, TopicScore, compile_topics
 from tensionwatch.store import Store
 from tensionwatch.text import fold
 
@@ -27,13 +27,14 @@ class RescoreReport:
     seconds: float
 
 
-def select_matchers(config: Config, topics: list[str] | None) -> list[TopicMatcher]:
+def select_rules(config: Config, topics: list[str] | None) -> CompiledRules:
     unknown = sorted(set(topics or []) - set(config.topics))
     if unknown:
         raise TensionwatchError(
             f"no topic {', '.join(unknown)} in the config (topics: {', '.join(config.topics)})"
         )
-    return [m for m in compile_topics(config.topics) if not topics or m.name in topics]
+    chosen = topics or list(config.topics)
+    return compile_topics({name: config.topics[name] for name in chosen})
 
 
 def rescore(
@@ -45,7 +46,7 @@ def rescore(
 ) -> RescoreReport:
     """Score stored stories (from `since` on) with the current rules of the chosen topics."""
     started = time.monotonic()
-    matchers = select_matchers(config, topics)
+    matchers = select_rules(config, topics)
     total = 0
     with store.connect() as con:
         store.migrate(con)
@@ -63,11 +64,8 @@ def rescore(
             while rows := result.fetchmany(CHUNK):
                 scores: list[tuple[str, TopicScore]] = []
                 for story_id, title, summary, language in rows:
-                    folded_title, folded_summary = fold(title), fold(summary)
-                    for m in matchers:
-                        scores.append(
-                            (story_id, m.score_folded(folded_title, folded_summary, language))
-                        )
+                    for score in matchers.score_folded(fold(title), fold(summary), language):
+                        scores.append((story_id, score))
                 store.insert_scores(con, scores)
                 total += len(rows)
             con.execute("COMMIT")

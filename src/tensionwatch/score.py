@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from tensionwatch.config import Topic
 from tensionwatch.text import fold
@@ -48,9 +49,72 @@ class TopicScore:
 
 @dataclass(frozen=True, slots=True)
 class _Tail:
-    term: int  # index into TopicMatcher.terms
+    key: Any  # what the scanner reports for this term (its index, or topic and index)
     rest: str  # folded text after the first word ("" for one-word terms)
     rest_is_prefix: bool
+
+
+class _Scanner:
+    """Finds every occurrence of a set of terms in folded text with one regex pass."""
+
+    def __init__(self, entries: list[tuple[Any, str]]):
+        # First word → the terms that start with it. A one-word prefix term (`escalat*`) is
+        # keyed by its prefix and found by slicing the hit to each known prefix length.
+        exact: dict[str, list[_Tail]] = {}
+        prefix: dict[str, list[_Tail]] = {}
+        words: dict[str, bool] = {}
+        for key, text in entries:
+            first, rest, is_prefix = _split_term(text)
+            if not first:
+                continue
+            if is_prefix and not rest:
+                prefix.setdefault(first, []).append(_Tail(key, "", True))
+                words[first] = True
+            else:
+                exact.setdefault(first, []).append(_Tail(key, rest, is_prefix))
+                words.setdefault(first, False)
+        self._exact = exact
+        self._prefix = prefix
+        self._prefix_lengths = sorted({len(p) for p in prefix})
+        self._regex = None
+        if words:
+            # The lookahead on the possible first letters lets the engine skip most positions
+            # before it tests the word boundary (measured ~15% faster than a bare \b).
+            first_letters = "".join(sorted({w[0] for w in words}))
+            self._regex = re.compile(
+                f"(?=[{re.escape(first_letters)}])(?<!\\w)" + _trie_pattern(words)
+            )
+
+    def find(self, folded: str) -> list[tuple[Any, int, int]]:
+        """Every occurrence, as (key, start, end)."""
+        found: list[tuple[Any, int, int]] = []
+        if self._regex is None:
+            return found
+        exact, prefix, lengths = self._exact, self._prefix, self._prefix_lengths
+        for hit in self._regex.finditer(folded):
+            word = hit.group()
+            start, end = hit.span()
+            tails = exact.get(word, ())
+            if lengths:
+                for length in lengths:
+                    if length > len(word):
+                        break
+                    more = prefix.get(word[:length])
+                    if more:
+                        tails = [*tails, *more]
+            for tail in tails:
+                stop = end
+                if tail.rest:
+                    if not folded.startswith(tail.rest, end):
+                        continue
+                    stop = end + len(tail.rest)
+                    if tail.rest_is_prefix:
+                        while stop < len(folded) and _is_word(folded[stop]):
+                            stop += 1
+                    elif stop < len(folded) and _is_word(folded[stop]):
+                        continue
+                found.append((tail.key, start, stop))
+        return found
 
 
 def _split_term(text: str) -> tuple[str, str, bool]:
@@ -102,59 +166,14 @@ class TopicMatcher:
         terms += [Term(t, EXCLUSION, "exclusion", 0.0, 1) for t in topic.exclusions]
         self.terms = terms
 
-        # First word → the terms that start with it. A one-word prefix term (`escalat*`) is
-        # keyed by its prefix and found by slicing the hit to each known prefix length.
-        exact: dict[str, list[_Tail]] = {}
-        prefix: dict[str, list[_Tail]] = {}
-        words: dict[str, bool] = {}
-        for index, term in enumerate(terms):
-            first, rest, is_prefix = _split_term(term.text)
-            if not first:
-                continue
-            if is_prefix and not rest:
-                prefix.setdefault(first, []).append(_Tail(index, "", True))
-                words[first] = True
-            else:
-                exact.setdefault(first, []).append(_Tail(index, rest, is_prefix))
-                words.setdefault(first, False)
-        self._exact = exact
-        self._prefix = prefix
-        self._prefix_lengths = sorted({len(p) for p in prefix})
-        self._regex = re.compile(r"\b" + _trie_pattern(words)) if words else None
+        self._scanner = _Scanner([(index, term.text) for index, term in enumerate(terms)])
         self._needs_places = topic.proximity.actors != "story" or topic.proximity.signals != "story"
         self._negators_before = _negators(topic.negation.before)
         self._negators_after = _negators(topic.negation.after)
 
     def find(self, folded: str) -> list[tuple[int, int, int]]:
         """Every term occurrence in folded text, as (term index, start, end)."""
-        found: list[tuple[int, int, int]] = []
-        if self._regex is None:
-            return found
-        exact, prefix, lengths = self._exact, self._prefix, self._prefix_lengths
-        for hit in self._regex.finditer(folded):
-            word = hit.group()
-            start, end = hit.span()
-            tails = exact.get(word, ())
-            if lengths:
-                for length in lengths:
-                    if length > len(word):
-                        break
-                    more = prefix.get(word[:length])
-                    if more:
-                        tails = [*tails, *more]
-            for tail in tails:
-                stop = end
-                if tail.rest:
-                    if not folded.startswith(tail.rest, end):
-                        continue
-                    stop = end + len(tail.rest)
-                    if tail.rest_is_prefix:
-                        while stop < len(folded) and _is_word(folded[stop]):
-                            stop += 1
-                    elif stop < len(folded) and _is_word(folded[stop]):
-                        continue
-                found.append((tail.term, start, stop))
-        return found
+        return self._scanner.find(folded)
 
     def score(self, title: str, summary: str, language: str | None = None) -> TopicScore:
         """Score one story from its clean title and summary (folded here)."""
@@ -167,42 +186,59 @@ class TopicMatcher:
         self, title: str, summary: str, language: str | None = None
     ) -> tuple[TopicScore, list[Hit]]:
         """The score and every occurrence behind it, with what was made of each."""
+        texts = (title, summary)
+        hits = [Hit(t, field, a, b) for field in (0, 1) for t, a, b in self.find(texts[field])]
+        return self.explain_hits(texts, hits, language)
+
+    def explain_hits(
+        self, texts: tuple[str, str], hits: list[Hit], language: str | None = None
+    ) -> tuple[TopicScore, list[Hit]]:
+        """Score from the occurrences already found in (folded title, folded summary)."""
         topic = self.topic
         if language and topic.languages and language not in topic.languages:
             matches = {"actors": {}, "signals": [], "skipped": f"language {language}"}
             return TopicScore(self.name, self.rules_version, 0.0, False, matches), []
-        texts = (title, summary)
-        hits = [Hit(t, field, a, b) for field in (0, 1) for t, a, b in self.find(texts[field])]
+        if not hits:  # most stories of a news stream: nothing more to work out
+            matches = {"actors": {}, "signals": [], "missing_groups": self.group_names}
+            return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
         terms = self.terms
-        places = _Places(texts, topic.proximity) if self._needs_places else None
-        actor_hits = [h for h in hits if terms[h.term].role == ACTOR]
-        groups_near = self._actors_together(actor_hits, places)
-
+        actor_hits: list[Hit] = []
+        weighted: list[Hit] = []
         actors: dict[str, dict[str, int]] = {}
-        for h in actor_hits:
-            group = actors.setdefault(terms[h.term].group, {})
-            group[terms[h.term].text] = group.get(terms[h.term].text, 0) + 1
-        excluded = sorted({terms[h.term].text for h in hits if terms[h.term].role == EXCLUSION})
+        excluding: set[str] = set()
+        for h in hits:
+            term = terms[h.term]
+            if term.role == ACTOR:
+                h.status = COUNTED
+                actor_hits.append(h)
+                group = actors.setdefault(term.group, {})
+                group[term.text] = group.get(term.text, 0) + 1
+            elif term.role == EXCLUSION:
+                h.status = EXCLUDING
+                excluding.add(term.text)
+            else:
+                weighted.append(h)
+        excluded = sorted(excluding)
+        missing = [g for g in self.group_names if g not in actors]
+        # Proximity and negation only change the score of a story that can be relevant.
+        possible = not missing and not excluded
+        places = _Places(texts, topic.proximity) if possible and self._needs_places else None
+        groups_near = self._actors_together(actor_hits, places) if possible else True
 
         per_term: dict[int, list[Hit]] = {}
-        weighted = [h for h in hits if terms[h.term].role in (SIGNAL, COUNTER)]
-        for h in hits:
-            role = terms[h.term].role
-            if role in (SIGNAL, COUNTER):
-                if _inside_longer(h, weighted):
-                    # "de-escalate" is not an escalation, "sanctions evasion" not two signals.
-                    h.status = INSIDE
-                elif places is not None and not places.near_any(h, actor_hits, "signals"):
-                    h.status = FAR
-                elif self._negated(texts[h.field], h):
-                    h.status = NEGATED
-                else:
-                    h.status = COUNTED
-                per_term.setdefault(h.term, []).append(h)
-            elif role == ACTOR:
+        for h in weighted:
+            if len(weighted) > 1 and _inside_longer(h, weighted):
+                # "de-escalate" is not an escalation, "sanctions evasion" not two signals.
+                h.status = INSIDE
+            elif not possible:
                 h.status = COUNTED
+            elif places is not None and not places.near_any(h, actor_hits, "signals"):
+                h.status = FAR
+            elif self._negated(texts[h.field], h):
+                h.status = NEGATED
             else:
-                h.status = EXCLUDING
+                h.status = COUNTED
+            per_term.setdefault(h.term, []).append(h)
 
         signals: list[dict[str, Any]] = []
         total = 0.0
@@ -265,27 +301,28 @@ class TopicMatcher:
         )
 
     def _negated(self, text: str, hit: Hit) -> bool:
-        negation = self.topic.negation
-        if not self._negators_before and not self._negators_after:
-            return False
-        window = negation.window
-        if self._negators_before:
+        """A negator within the window before (or after) the hit, in the same sentence."""
+        window = self.topic.negation.window
+        before_words, after_words = self._negators_before, self._negators_after
+        # Each side starts with one regex search for any negator nearby; most hits have none.
+        if before_words:
             before = text[max(0, hit.start - 30 * window) : hit.start]
-            cut = _last_sentence_end(before)
-            words = _WORD.findall(before[cut:])[-window:]
-            if any(self._is_negator(w, self._negators_before) for w in words):
-                return True
-        if self._negators_after:
+            if before_words[2].search(before):
+                words = _WORD.findall(before[_last_sentence_end(before) :])[-window:]
+                if any(self._is_negator(w, before_words) for w in words):
+                    return True
+        if after_words:
             after = text[hit.end : hit.end + 30 * window]
-            match = _SENTENCE_END.search(after)
-            words = _WORD.findall(after[: match.start()] if match else after)[:window]
-            if any(self._is_negator(w, self._negators_after) for w in words):
-                return True
+            if after_words[2].search(after):
+                match = _SENTENCE_END.search(after)
+                words = _WORD.findall(after[: match.start()] if match else after)[:window]
+                if any(self._is_negator(w, after_words) for w in words):
+                    return True
         return False
 
     @staticmethod
-    def _is_negator(word: str, negators: tuple[frozenset[str], tuple[str, ...]]) -> bool:
-        exact, prefixes = negators
+    def _is_negator(word: str, negators: Negators) -> bool:
+        exact, prefixes, _ = negators
         return word in exact or (bool(prefixes) and word.startswith(prefixes))
 
 
@@ -368,24 +405,64 @@ def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _negators(texts: list[str]) -> tuple[frozenset[str], tuple[str, ...]] | None:
-    """Folded negator words, split into exact words and `prefix*` stems."""
+Negators = tuple[frozenset[str], tuple[str, ...], "re.Pattern[str]"]
+
+
+def _negators(texts: list[str]) -> Negators | None:
+    """Folded negator words: exact words, `prefix*` stems, and a regex that finds any of them."""
     if not texts:
         return None
     folded = [fold(t).strip() for t in texts]
     exact = frozenset(t for t in folded if not t.endswith("*"))
     prefixes = tuple(t.rstrip("*") for t in folded if t.endswith("*"))
-    return exact, prefixes
+    alternatives = [re.escape(t) + r"\b" for t in exact] + [re.escape(p) for p in prefixes]
+    return exact, prefixes, re.compile(r"\b(?:" + "|".join(alternatives) + ")")
 
 
-def compile_topics(topics: dict[str, Topic]) -> list[TopicMatcher]:
-    """Compile every topic once; the matchers are reused for all stories of a cycle."""
-    return [TopicMatcher(name, topic) for name, topic in topics.items()]
+class CompiledRules(Sequence[TopicMatcher]):
+    """Every topic's rules, compiled once per cycle, scanned in one pass per story."""
+
+    def __init__(self, matchers: list[TopicMatcher]):
+        self.matchers = matchers
+        self._scanner = _Scanner(
+            [((i, t), term.text) for i, m in enumerate(matchers) for t, term in enumerate(m.terms)]
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> TopicMatcher: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TopicMatcher]: ...
+    def __getitem__(self, index: int | slice) -> TopicMatcher | Sequence[TopicMatcher]:
+        return self.matchers[index]
+
+    def __len__(self) -> int:
+        return len(self.matchers)
+
+    def score_folded(
+        self, title: str, summary: str, language: str | None = None
+    ) -> list[TopicScore]:
+        """Score folded text against every topic: one regex pass over title and summary."""
+        split = len(title) + 1  # the line break between them ends every term
+        per_topic: list[list[Hit]] = [[] for _ in self.matchers]
+        for (topic, term), start, end in self._scanner.find(title + "\n" + summary):
+            if start < split:
+                per_topic[topic].append(Hit(term, 0, start, end))
+            else:
+                per_topic[topic].append(Hit(term, 1, start - split, end - split))
+        texts = (title, summary)
+        return [
+            m.explain_hits(texts, hits, language)[0]
+            for m, hits in zip(self.matchers, per_topic, strict=True)
+        ]
+
+
+def compile_topics(topics: dict[str, Topic]) -> CompiledRules:
+    """Compile every topic once; the rules are reused for all stories of a cycle."""
+    return CompiledRules([TopicMatcher(name, topic) for name, topic in topics.items()])
 
 
 def score_story(
-    matchers: list[TopicMatcher], title: str, summary: str, language: str | None = None
+    rules: CompiledRules, title: str, summary: str, language: str | None = None
 ) -> list[TopicScore]:
     """Score one story against every topic (the text is folded once)."""
-    folded_title, folded_summary = fold(title), fold(summary)
-    return [m.score_folded(folded_title, folded_summary, language) for m in matchers]
+    return rules.score_folded(fold(title), fold(summary), language)
