@@ -83,6 +83,17 @@ INSERT INTO rule_versions (topic, rules_version, rules, first_used_at, is_curren
 SELECT unnest($topic), unnest($rules_version), unnest($rules)::JSON, $now, true
 ON CONFLICT (topic, rules_version) DO UPDATE SET is_current = true;
 
+-- name: topics_with_older_scores
+-- Topics with stories scored under other rules but not yet under the current ones: their
+-- history is missing from topic_hourly / topic_daily until `tensionwatch rescore`.
+WITH now_ AS (SELECT unnest($topic) AS topic, unnest($rules_version) AS rules_version)
+SELECT DISTINCT sc.topic
+FROM story_scores AS sc
+JOIN now_ ON sc.topic = now_.topic AND sc.rules_version <> now_.rules_version
+ANTI JOIN story_scores AS cur
+  ON cur.story_id = sc.story_id AND cur.topic = now_.topic AND cur.rules_version = now_.rules_version
+ORDER BY 1;
+
 -- name: retire_rule_versions
 -- Every other version stops being current; its scores stay and can still be queried.
 UPDATE rule_versions SET is_current = false

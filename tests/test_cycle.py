@@ -274,3 +274,18 @@ def test_rescore_refuses_an_unknown_topic(config, tmp_path, capsys):
     run_cycle(config)
     assert main(["rescore", "--config", str(tmp_path / "config.yaml"), "--topic", "nope"]) == 1
     assert "no topic nope in the config" in capsys.readouterr().err
+
+
+def test_a_cycle_after_a_rule_change_says_history_needs_rescoring(config, tmp_path):
+    run_cycle(config)
+    config_path = tmp_path / "config.yaml"
+    raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    raw["topics"]["iran_israel"]["title_boost"] = 2
+    config_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    changed = load_config(config_path)
+    assert run_cycle(changed).stale_topics == ["iran_israel"]
+    assert run_cycle(changed).stale_topics == ["iran_israel"]  # until rescored
+    from tensionwatch.rescoring import rescore
+
+    rescore(Store.from_config(changed), changed, ["iran_israel"])
+    assert run_cycle(changed).stale_topics == []

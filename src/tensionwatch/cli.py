@@ -312,6 +312,11 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
         elif outcome.warning:
             console.print(f"  [yellow]![/] {outcome.feed_id}: {outcome.warning}", highlight=False)
 
+    for topic in report.stale_topics:
+        console.print(
+            f"[yellow]Rules of {topic} changed[/]: stories stored under the old rules are not in "
+            f"topic_hourly / topic_daily until `tensionwatch rescore --topic {topic}`."
+        )
     if outcomes and count[FAILED] == len(outcomes):
         console.print("[bold red]No feed answered[/]: check the network and the feed addresses.")
 

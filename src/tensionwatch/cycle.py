@@ -98,6 +98,7 @@ class CycleReport:
     batch: CycleBatch
     new_story_ids: frozenset[str]
     pending_stored: int = 0  # cycles kept from earlier failed writes, stored now
+    stale_topics: list[str] = field(default_factory=list)  # rules changed; history not rescored
 
 
 def new_batch(config: Config) -> CycleBatch:

@@ -175,7 +175,7 @@ class Store:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     self._upsert_feeds(con, config)
-                    self.record_rule_versions(con, config)
+                    stale_topics = self.record_rule_versions(con, config)
                     for earlier in pending:
                         self._write(con, earlier)
                     new_ids = self._write(con, batch)
@@ -192,7 +192,7 @@ class Store:
         for earlier in pending:
             with suppress(FileNotFoundError):
                 (self.pending_dir / f"{earlier.run_id}.json").unlink()
-        return CycleReport(batch, frozenset(new_ids), pending_stored=len(pending))
+        return CycleReport(batch, frozenset(new_ids), len(pending), stale_topics)
 
     def _upsert_feeds(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
         feeds = config.feeds
@@ -279,8 +279,12 @@ class Store:
             },
         )
 
-    def record_rule_versions(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
-        """Make config.yaml's rule versions the current ones (the trend views follow them)."""
+    def record_rule_versions(self, con: duckdb.DuckDBPyConnection, config: Config) -> list[str]:
+        """Make config.yaml's rule versions the current ones (the trend views follow them).
+
+        Returns the topics whose rules changed while stories scored under older rules exist:
+        their history shows in the trend views only after `tensionwatch rescore`.
+        """
         topics = list(config.topics)
         versions = [config.topics[t].rules_version() for t in topics]
         rules = [
@@ -288,10 +292,14 @@ class Store:
             for t in topics
         ]
         params = {"topic": topics, "rules_version": versions}
+        stale = [
+            row[0] for row in con.execute(self.sql["topics_with_older_scores"], params).fetchall()
+        ]
         con.execute(
             self.sql["upsert_rule_versions"], {**params, "rules": rules, "now": datetime.now(UTC)}
         )
         con.execute(self.sql["retire_rule_versions"], params)
+        return stale
 
     def _feed_ids(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return [row[0] for row in con.execute("SELECT feed_id FROM feeds").fetchall()]

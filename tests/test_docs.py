@@ -1,0 +1,25 @@
+"""Every command the CLI offers is documented in the README, and every table and view too."""
+
+import re
+
+from tensionwatch.cli import build_parser
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_command_is_in_the_readme():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    for name in commands:
+        assert f"`tensionwatch {name}" in README, name
+
+
+def test_every_table_and_view_is_in_the_readme():
+    names = set()
+    for sql in (ROOT / "sql" / "migrations").glob("*.sql"):
+        text = sql.read_text(encoding="utf-8")
+        names |= set(re.findall(r"CREATE (?:TABLE|VIEW) (\w+)", text))
+    assert names >= {"stories", "story_scores", "topic_daily", "rule_versions"}
+    for name in names:
+        assert f"`{name}`" in README, name
