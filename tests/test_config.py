@@ -115,3 +115,7 @@ def test_cli_reports_yaml_syntax_errors_with_a_line_number(tmp_path):
     assert done.returncode == 2
     assert "not valid YAML at line" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_config_without_feeds_is_refused():
+    assert problems_of(minimal(feeds=[])) == ["feeds: needs at least one entry"]

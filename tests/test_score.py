@@ -132,8 +132,18 @@ sentences = st.lists(words, max_size=25).map(" ".join)
 @given(sentences, sentences)
 def test_case_and_accents_never_change_a_score(title, summary):
     plain = score_story(MATCHERS, title, summary)
-    shouted = score_story(MATCHERS, title.upper(), summary.upper())
-    assert [(s.score, s.relevant) for s in plain] == [(s.score, s.relevant) for s in shouted]
+    for variant in (str.upper, str.lower, _without_accents, _turkish_upper):
+        changed = score_story(MATCHERS, variant(title), variant(summary))
+        assert [(s.score, s.relevant) for s in plain] == [(s.score, s.relevant) for s in changed]
+
+
+def _without_accents(text: str) -> str:
+    return text.translate(str.maketrans("İıüÜşŞğĞçÇöÖ", "IiuUsSgGcCoO"))
+
+
+def _turkish_upper(text: str) -> str:
+    """Upper case the Turkish way: i → İ, ı → I."""
+    return text.replace("i", "İ").replace("ı", "I").upper()
 
 
 @settings(max_examples=200, deadline=None)

@@ -126,7 +126,7 @@ class Topic(_Strict):
 
 
 class Config(_Strict):
-    feeds: list[Feed]
+    feeds: Annotated[list[Feed], Field(min_length=1)]
     topics: dict[Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)], Topic]
     storage: StorageSettings = StorageSettings()
     fetch: FetchSettings = FetchSettings()
@@ -199,6 +199,7 @@ _MESSAGES = {
     "model_attributes_type": "must be a mapping of keys to values",
     "missing": "is required",
     "extra_forbidden": "unknown key",
+    "too_short": "needs at least one entry",
 }
 
 
