@@ -10,8 +10,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -48,6 +49,16 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(
+    commands: Any, handler: Callable[[argparse.Namespace], int], name: str, **texts: str
+) -> argparse.ArgumentParser:
+    """A subcommand with its help texts, the --config option and the function that runs it."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, **texts)
+    _config_option(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tensionwatch",
@@ -56,27 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tensionwatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser(
+    run = _command(
+        commands,
+        cmd_run,
         "run",
         help="run one monitoring cycle now and print a summary",
         description="Run one monitoring cycle (fetch, parse, score, store) through the Prefect "
         "flow, then print a summary. Uses Prefect's local ephemeral API: no server needed.",
     )
-    _config_option(run)
     run.add_argument(
         "--top", type=int, default=5, metavar="N", help="top stories to show (default 5)"
     )
     run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
-    run.set_defaults(handler=cmd_run)
 
-    evaluate = commands.add_parser(
+    evaluate = _command(
+        commands,
+        cmd_eval,
         "eval",
         help="measure the topic rules against a labelled set",
         description="Score a labelled set (JSON Lines: title, summary, a 0/1 label per topic, "
         "intensity) with the current rules and print precision, recall, F1 and the Spearman "
         "correlation of score with intensity per topic, then the items the rules got wrong.",
     )
-    _config_option(evaluate)
     evaluate.add_argument(
         "--set",
         dest="labelled_set",
@@ -91,23 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="misclassified items to list per topic (default 20)",
     )
-    evaluate.set_defaults(handler=cmd_eval)
 
-    explain = commands.add_parser(
+    explain = _command(
+        commands,
+        cmd_explain,
         "explain",
         help="show why a story got its scores",
         description="Show, per topic, which actor groups and terms matched, where, with what "
         "weight, what was negated or excluded, and the resulting score: for a stored story "
         "(STORY_ID, or a unique prefix of it) or for free text (--text).",
     )
-    _config_option(explain)
     explain.add_argument("story_id", nargs="?", metavar="STORY_ID", help="a stored story's id")
     explain.add_argument("--text", metavar="HEADLINE", help="explain this text instead")
     explain.add_argument("--summary", metavar="TEXT", default="", help="summary to go with --text")
     explain.add_argument("--language", metavar="CODE", help="language of --text (e.g. en, tr)")
-    explain.set_defaults(handler=cmd_explain)
 
-    rescore_ = commands.add_parser(
+    rescore_ = _command(
+        commands,
+        cmd_rescore,
         "rescore",
         help="recompute stored scores under the current rules",
         description="Score stored stories with the current rules of config.yaml, in bulk and in "
@@ -115,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
         "ones (or replace them with --replace); the trend views switch to the new version, and "
         "the old one stays queryable in topic_hourly_by_version / topic_daily_by_version.",
     )
-    _config_option(rescore_)
     rescore_.add_argument(
         "--topic",
         action="append",
@@ -133,7 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop the rescored stories' scores under other rules versions",
     )
-    rescore_.set_defaults(handler=cmd_rescore)
     return parser
 
 
