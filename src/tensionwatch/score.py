@@ -1,18 +1,26 @@
-"""Score stories against a topic's rules: a pure function of folded text and compiled rules.
+"""Score stories against topic rules: a pure function of folded text and compiled rules.
 
-A topic's terms are compiled once (`compile_topic`) into a single regex over the *first word*
-of every term, built as a trie so the regex engine branches one character at a time instead
-of trying hundreds of alternatives at every word. Each first-word hit is then resolved in
-Python against the few terms that start with it (the rest of a phrase is checked with
-`str.startswith`). Every term occurrence is found, whatever other terms overlap it.
+`compile_topics` compiles every topic's terms once per cycle into one regex over the *first
+word* of every term, built as a trie so the regex engine branches one character at a time
+instead of trying hundreds of alternatives at every word; a story is scanned once for all
+topics. Each first-word hit is resolved in Python against the few terms that start with it
+(the rest of a phrase is checked with `str.startswith`), so every occurrence of every term is
+found, whatever other terms overlap it.
 
 Term syntax (after folding, see text.fold): whole words; a space-separated phrase; a
 trailing `*` for a prefix of the last word (`escalat*`, `machine tool*`, `ihracat*`).
 
-Score = Σ weight × min(count, cap) × (title_boost if the term is in the headline), over
-signal and counter terms. A story is *relevant* when every actor group matched, no exclusion
-matched and (with `require_signal`) at least one signal or counter term matched; the score of
-a story that is not relevant is 0, but its matches are kept so the decision can be explained.
+What each occurrence of a signal or counter term counts for:
+- nothing if a longer weighted term covers it ("de-escalate" is not also "escalat*");
+- nothing if the topic's proximity window puts it too far from every actor term;
+- nothing, but it still marks the story as on topic, if a negator stands within the
+  negation window before it (or after it: Turkish negates after the verb);
+- otherwise its weight. Score = Σ weight × min(count, cap) × (title_boost if in the headline).
+
+A story is *relevant* when every actor group matched (together, within the proximity window),
+no exclusion matched, and at least one signal or counter term matched (`require_signal`).
+The score of a story that is not relevant is 0; its matches are kept so that the decision can
+be explained (`explain_hits` returns every occurrence with what was made of it).
 """
 
 from __future__ import annotations
