@@ -30,7 +30,7 @@ What it measures, each rescore in a child process of its own (so its peak memory
 
 Target (the issue): rescoring 1 million stored stories in under 2 minutes on this 2-core machine.
 
-Run (from the project root, with the project's venv; about 12 minutes at 1M):
+Run (from the project root, with the project's venv; about 9 minutes at 1M):
 
     .venv/bin/python bench/rescore.py [--stories 1000000 --repeat 3 --baseline-stories 20000]
     .venv/bin/python bench/rescore.py --stories 100000 --profile   # cProfile of one rescore
@@ -320,7 +320,7 @@ def report(args: argparse.Namespace, initial: dict, rounds: list[dict], replaced
         + ", ".join(f"{r['seconds']:.1f} s / {r['peak_mb']:.0f} MB" for r in rounds)
     )
     print(
-        f"peak before rescoring (imports, config): "
+        f"peak before rescore() (imports, config, one count query): "
         f"{statistics.median(r['rss_before_mb'] for r in rounds):.0f} MB"
     )
     runs = [initial, *rounds, replaced]

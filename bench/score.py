@@ -59,6 +59,7 @@ import cycle  # noqa: E402  bench/cycle.py: naive baseline, vocabulary, proporti
 import yaml  # noqa: E402
 
 from tensionwatch.config import load_config  # noqa: E402
+from tensionwatch.parse import parse_feed  # noqa: E402
 from tensionwatch.score import CompiledRules, compile_topics, score_story  # noqa: E402
 
 TARGET = 50_000  # stories/s per core with the default rules (the issue's target)
@@ -113,6 +114,19 @@ def jsonl_corpus(path: Path, at_least: int) -> tuple[list[Story], int]:
     if not items:
         raise SystemExit(f"{path}: no stories")
     copies = -(-at_least // len(items))  # ceiling division
+    return items * copies, len(items)
+
+
+def feeds_corpus(folder: Path, at_least: int) -> tuple[list[Story], int]:
+    """Stories of every RSS/Atom file in a folder, parsed and cleaned as the cycle does."""
+    items = []
+    for path in sorted(folder.glob("*.xml")):
+        parsed = parse_feed("bench", "https://feeds.example.com/", "en", path.read_bytes(), {},
+                            datetime.now(UTC))  # fmt: skip
+        items += [(s.title, s.summary, s.language) for s in parsed.stories]
+    if not items:
+        raise SystemExit(f"{folder}: no feed files with stories")
+    copies = -(-at_least // len(items))
     return items * copies, len(items)
 
 
@@ -223,6 +237,9 @@ def main() -> int:
     parser.add_argument(
         "--corpus", type=Path, help="also time this JSONL (title, summary, language)"
     )
+    parser.add_argument(
+        "--feeds-dir", type=Path, help="also time the stories of the RSS/Atom files in this folder"
+    )
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
     parser.add_argument("--profile", action="store_true", help="cProfile ours on the stream")
     args = parser.parse_args()
@@ -244,6 +261,9 @@ def main() -> int:
     if args.corpus:
         extra, distinct = jsonl_corpus(args.corpus, args.stories)
         corpora.append((f"--corpus {args.corpus.name} ({distinct} items, repeated)", extra))
+    if args.feeds_dir:
+        extra, distinct = feeds_corpus(args.feeds_dir, args.stories)
+        corpora.append((f"--feeds-dir {args.feeds_dir.name} ({distinct} stories, repeated)", extra))
 
     # The baseline reads the same config.yaml as written (as bench/cycle.py's baseline does).
     raw_topics = yaml.safe_load(args.config.read_text(encoding="utf-8"))["topics"]

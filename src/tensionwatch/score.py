@@ -228,18 +228,23 @@ class TopicMatcher:
                 weighted.append(h)
         excluded = sorted(excluding)
         missing = [g for g in self.group_names if g not in actors]
-        # Proximity and negation only change the score of a story that can be relevant.
-        possible = not missing and not excluded
-        places = _Places(texts, topic.proximity) if possible and self._needs_places else None
-        groups_near = self._actors_together(actor_hits, places) if possible else True
+        if missing or excluded:
+            # Decided by the actors or an exclusion: the signals cannot change it, so they are
+            # not weighed (most stories of a stream stop here). explain shows where they are.
+            matches = {"actors": actors, "signals": []}
+            if missing:
+                matches["missing_groups"] = missing
+            if excluded:
+                matches["excluded_by"] = excluded
+            return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
+        places = _Places(texts, topic.proximity) if self._needs_places else None
+        groups_near = self._actors_together(actor_hits, places)
 
         per_term: dict[int, list[Hit]] = {}
         for h in weighted:
             if len(weighted) > 1 and _inside_longer(h, weighted):
                 # "de-escalate" is not an escalation, "sanctions evasion" not two signals.
                 h.status = INSIDE
-            elif not possible:
-                h.status = COUNTED
             elif places is not None and not places.near_any(h, actor_hits, "signals"):
                 h.status = FAR
             elif self._negated(texts[h.field], h):
@@ -280,17 +285,10 @@ class TopicMatcher:
                 entry["far"] = far
             signals.append(entry)
 
-        missing = [g for g in self.group_names if g not in actors]
-        relevant = (
-            not missing and groups_near and not excluded and (context or not topic.require_signal)
-        )
+        relevant = groups_near and (context or not topic.require_signal)
         matches: dict[str, Any] = {"actors": actors, "signals": signals}
-        if missing:
-            matches["missing_groups"] = missing
-        elif not groups_near:
+        if not groups_near:
             matches["actors_apart"] = True
-        if excluded:
-            matches["excluded_by"] = excluded
         score = round(total, 4) if relevant else 0.0
         return TopicScore(self.name, self.rules_version, score, relevant, matches), hits
 
