@@ -216,3 +216,15 @@ def test_a_counter_term_never_raises_a_score(title, summary, counter, in_title):
     after = score_story(MATCHERS, title, summary)
     for old, new in zip(before, after, strict=True):
         assert new.score <= old.score or not old.relevant and new.score <= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(sentences, sentences)
+def test_the_quick_pre_check_never_changes_a_decision(title, summary):
+    """CompiledRules skips the scan where an actor group cannot occur; the full path agrees."""
+    quick = score_story(MATCHERS, title, summary)
+    full = [m.score(title, summary) for m in MATCHERS]
+    assert [(s.score, s.relevant) for s in quick] == [(s.score, s.relevant) for s in full]
+    for q, f in zip(quick, full, strict=True):
+        if not q.relevant and "missing_groups" in q.matches:
+            assert set(q.matches["missing_groups"]) <= set(f.matches["missing_groups"])
