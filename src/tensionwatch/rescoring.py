@@ -46,7 +46,8 @@ def rescore(
 ) -> RescoreReport:
     """Score stored stories (from `since` on) with the current rules of the chosen topics."""
     started = time.monotonic()
-    matchers = select_rules(config, topics)
+    rules = select_rules(config, topics)
+    versions = {m.name: m.rules_version for m in rules}
     total = 0
     with store.connect() as con:
         store.migrate(con)
@@ -55,7 +56,7 @@ def rescore(
         try:
             store.record_rule_versions(con, config)
             if replace:
-                for m in matchers:
+                for m in rules:
                     con.execute(
                         store.sql["replace_scores"],
                         {"topic": m.name, "rules_version": m.rules_version, "since": since},
@@ -64,7 +65,7 @@ def rescore(
             while rows := result.fetchmany(CHUNK):
                 scores: list[tuple[str, TopicScore]] = []
                 for story_id, title, summary, language in rows:
-                    for score in matchers.score_folded(fold(title), fold(summary), language):
+                    for score in rules.score_folded(fold(title), fold(summary), language):
                         scores.append((story_id, score))
                 store.insert_scores(con, scores)
                 total += len(rows)
@@ -77,7 +78,7 @@ def rescore(
         counts = [tuple(row) for row in con.execute(store.sql["count_scores"]).fetchall()]
     return RescoreReport(
         stories=total,
-        versions={m.name: m.rules_version for m in matchers},
-        counts=[c for c in counts if any(c[0] == m.name for m in matchers)],  # type: ignore[misc]
+        versions=versions,
+        counts=[c for c in counts if c[0] in versions],  # type: ignore[misc]
         seconds=time.monotonic() - started,
     )
