@@ -4,7 +4,8 @@ Polite: one User-Agent that names us, conditional GET (ETag / If-Modified-Since)
 and a per-host concurrency cap, capped redirects. Robust: a per-request timeout and a total
 deadline per feed, a body-size cap enforced while streaming (after decompression, so a small
 gzip bomb cannot blow up memory), retries with backoff for transient failures only (timeouts,
-connection errors, 429 and 5xx), and no exception ever escapes for a single feed.
+connection errors, 429 and 5xx), and no exception ever escapes for a single feed. Error
+texts quote what a server sent, so control characters are replaced and their length is capped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+import unicodedata
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -24,11 +27,16 @@ from tensionwatch.config import Feed, FetchSettings
 OK, NOT_MODIFIED, UNCHANGED, FAILED = "ok", "not_modified", "unchanged", "error"
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30.0
+MAX_ERROR_CHARS = 300
+MAX_REASON_CHARS = 100
+# We decode gzip and deflate ourselves (see _Inflater) and ask for nothing else.
+ACCEPT_ENCODING = "gzip, deflate"
+_PIECE = 64 * 1024  # the most one decompression step may produce
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-# Response headers feedparser may use. Content-Encoding is left out because httpx has already
+# Response headers feedparser may use. Content-Encoding is left out because _request has already
 # decoded the body (feedparser would gunzip it again), and Content-Location because a base
 # address makes feedparser resolve every link in every summary: slow, and parse.py resolves
 # the entry links it keeps itself.
@@ -77,9 +85,81 @@ def body_hash(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _clean(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """Text a server controls, safe to print: no control characters, at most `limit` chars."""
+    text = "".join(
+        "?" if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI_CONTROLS else c
+        for c in text
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return min(float(value), MAX_RETRY_AFTER_SECONDS) if value.isdigit() else None
+    value = response.headers.get("retry-after", "").strip()
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+    return None
+
+
+class _Inflater:
+    """One gzip or deflate layer, decoded in pieces of at most _PIECE bytes.
+
+    httpx decodes each network chunk in one go, so 64 kB of a gzip bomb became 64 MB in
+    memory before the cap was checked; here no step produces more than _PIECE bytes.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.gzip = encoding in ("gzip", "x-gzip")
+        self.first = not self.gzip  # deflate comes zlib-wrapped, or raw from some servers
+        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if self.gzip else zlib.MAX_WBITS)
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self.inflater.decompress(data, _PIECE)
+            except zlib.error as exc:
+                if not self.first:
+                    raise _Failed(f"cannot decode the {self.encoding} body: {exc}") from None
+                self.first = False
+                self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            if data:
+                self.first = False
+            if out:
+                yield out
+            data = self.inflater.unconsumed_tail
+            if self.inflater.eof or (not data and len(out) < _PIECE):
+                return
+
+    def flush(self) -> Iterator[bytes]:
+        yield from self.decode(b"")  # output zlib still holds back
+        yield self.inflater.flush()
+
+
+class _BodyDecoder:
+    """Undoes the Content-Encoding layers, streaming; unknown codings pass through as httpx does."""
+
+    def __init__(self, content_encoding: list[str]) -> None:
+        codings = [value.strip().lower() for value in content_encoding]
+        known = [c for c in codings if c in ("gzip", "x-gzip", "deflate")]
+        self.layers = [_Inflater(coding) for coding in reversed(known)]  # the last applied first
+
+    def decode(self, raw: bytes, layer: int = 0) -> Iterator[bytes]:
+        if layer == len(self.layers):
+            if raw:
+                yield raw
+            return
+        for piece in self.layers[layer].decode(raw):
+            yield from self.decode(piece, layer + 1)
+
+    def flush(self) -> Iterator[bytes]:
+        for n, inflater in enumerate(self.layers):
+            for piece in inflater.flush():
+                yield from self.decode(piece, n + 1)
 
 
 async def _request(
@@ -97,32 +177,51 @@ async def _request(
             kept = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
             if status == 304:
                 return status, final_url, None, kept
+            reason = _clean(response.reason_phrase, MAX_REASON_CHARS)
             if status in TRANSIENT_STATUS:
-                raise _Transient(f"HTTP {status} {response.reason_phrase}", _retry_after(response))
+                raise _Transient(f"HTTP {status} {reason}", _retry_after(response))
             if status >= 400:
-                raise _Failed(f"HTTP {status} {response.reason_phrase}")
+                raise _Failed(f"HTTP {status} {reason}")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > settings.max_body_bytes:
                 raise _Failed(
                     f"body of {declared} bytes is over the {settings.max_body_bytes}-byte cap"
                 )
+            decoder = _BodyDecoder(response.headers.get_list("content-encoding", split_commas=True))
             chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > settings.max_body_bytes:
-                    raise _Failed(f"body is over the {settings.max_body_bytes}-byte cap")
-                chunks.append(chunk)
+
+            def add(pieces: Iterator[bytes]) -> None:
+                nonlocal size
+                for piece in pieces:
+                    size += len(piece)
+                    if size > settings.max_body_bytes:
+                        raise _Failed(f"body is over the {settings.max_body_bytes}-byte cap")
+                    chunks.append(piece)
+
+            async for raw in response.aiter_raw():
+                add(decoder.decode(raw))
+            add(decoder.flush())
             return status, final_url, b"".join(chunks), kept
     except httpx.TooManyRedirects:
         raise _Failed(f"more than {settings.max_redirects} redirects") from None
+    except httpx.UnsupportedProtocol as exc:
+        # Feed addresses are http(s) (config.py), so this is a redirect to file://, ftp://...
+        try:
+            target = f"{exc.request.url.scheme}://"
+        except RuntimeError:  # no request attached to the error
+            target = "a non-HTTP address"
+        raise _Failed(f"refused to follow a redirect to {target} (only http and https)") from None
     except httpx.TimeoutException as exc:
         raise _Transient(f"timed out ({type(exc).__name__})") from None
     except httpx.ConnectError as exc:
         raise _Transient(f"cannot connect: {exc}") from None
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+    except httpx.RemoteProtocolError as exc:
+        if str(exc).startswith("Invalid URL in location header"):  # httpx's words
+            detail = str(exc).removeprefix("Invalid URL in location header:").strip(" .")
+            raise _Failed(f"redirect to an invalid address ({detail})") from None
         raise _Transient(f"connection broke: {exc or type(exc).__name__}") from None
-    except httpx.DecodingError as exc:
-        raise _Failed(f"cannot decode body: {exc}") from None
+    except (httpx.ReadError, httpx.WriteError) as exc:
+        raise _Transient(f"connection broke: {exc or type(exc).__name__}") from None
     except httpx.HTTPError as exc:
         raise _Failed(f"{type(exc).__name__}: {exc}") from None
 
@@ -143,6 +242,8 @@ async def _fetch_one(
 
         def result(outcome: str, **values: object) -> FetchResult:
             duration = int((time.monotonic() - clock) * 1000)
+            if isinstance(values.get("error"), str):
+                values["error"] = _clean(values["error"])  # type: ignore[arg-type]
             return FetchResult(
                 feed.name,
                 feed.url,
@@ -163,11 +264,20 @@ async def _fetch_one(
                         )
                         break
                     except _Transient as exc:
+                        tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
                         if attempts > settings.retries:
-                            return result(FAILED, error=f"{exc} (after {attempts} attempts)")
+                            return result(FAILED, error=f"{exc} (after {tries})")
                         delay = exc.retry_after
                         if delay is None:
                             delay = settings.retry_backoff_seconds * 2 ** (attempts - 1)
+                        left = settings.deadline_seconds - (time.monotonic() - clock)
+                        if exc.retry_after is not None and delay >= left:
+                            # Waiting would only end in "no complete answer": say what happened.
+                            return result(
+                                FAILED,
+                                error=f"{exc} (after {tries}; not retried: the server asked to "
+                                f"wait past the {settings.deadline_seconds:g} s deadline)",
+                            )
                         await asyncio.sleep(delay)
         except TimeoutError:
             return result(
@@ -211,7 +321,11 @@ async def fetch_feeds_async(
         limits=limits,
         follow_redirects=True,
         max_redirects=settings.max_redirects,
-        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
     ) as client:
         tasks = []
         for feed in feeds:
