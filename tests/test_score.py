@@ -1,11 +1,23 @@
+import json
+import os
+import random
+import subprocess
+import sys
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from functools import cache
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensionwatch.config import Topic
 from tensionwatch.score import TopicMatcher, compile_topics, score_story
-from tests.conftest import default_topics
+from tensionwatch.text import fold
+from tests.conftest import ROOT, default_topics
 
-MATCHERS = compile_topics({name: Topic.model_validate(t) for name, t in default_topics().items()})
+TOPICS = {name: Topic.model_validate(t) for name, t in default_topics().items()}
+MATCHERS = compile_topics(TOPICS)
 
 SEED_TITLE = "US ambassador asks Türkiye to urge Iran to de-escalate with Israel"
 SEED_SUMMARY = (
@@ -128,17 +140,57 @@ words = st.sampled_from(
 sentences = st.lists(words, max_size=25).map(" ".join)
 
 
-@settings(max_examples=200, deadline=None)
-@given(sentences, sentences)
-def test_case_and_accents_never_change_a_score(title, summary):
-    plain = score_story(MATCHERS, title, summary)
-    for variant in (str.upper, str.lower, _without_accents, _turkish_upper):
-        changed = score_story(MATCHERS, variant(title), variant(summary))
-        assert [(s.score, s.relevant) for s in plain] == [(s.score, s.relevant) for s in changed]
+def _config_words() -> list[str]:
+    """Every word of every term and negator of the shipped topics, without the prefix `*`."""
+    found: set[str] = set()
+    for rules in default_topics().values():
+        terms = [t for group in rules["actors"].values() for t in group]
+        terms += [s["term"] for s in rules.get("signals", []) + rules.get("counters", [])]
+        terms += rules.get("exclusions", []) + rules["negation"]["before"]
+        terms += rules["negation"]["after"]
+        found.update(w.rstrip("*") for t in terms for w in t.split())
+    return sorted(found)
 
 
-def _without_accents(text: str) -> str:
-    return text.translate(str.maketrans("İıüÜşŞğĞçÇöÖ", "IiuUsSgGcCoO"))
+CONFIG_WORDS = _config_words()
+# config.yaml writes its Turkish terms folded ("saldiri*"); feeds spell them like this.
+TURKISH_WORDS = [
+    "İsrail'in", "İran'ın", "Tahran'a", "Kudüs", "Hamaney", "Türkiye'nin", "Rusya'ya",
+    "saldırı", "saldırısı", "füze", "misilleme", "ateşkes", "yaptırım", "yaptırımları",
+    "çift", "kullanımlı", "ihracatçı", "gümrük", "kaçakçılık", "takım", "tezgâhı",
+    "nükleer", "zenginleştirme", "savaş", "gerginliği", "azaltmak", "düşman", "İHA",
+    "yalanladı", "değil", "olmadı", "ŞİDDETLİ", "GÜÇLÜ", "ÇATIŞMA", "ığdır", "şöyle",
+]  # fmt: skip
+# Latin letters with the accents of the feeds' languages, and the Turkish alphabet's own.
+ACCENTED = "àáâãäåæçèéêëìíîïñòóôõöøœùúûüýÿßÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØŒÙÚÛÜÝŸğĞıİşŞ"
+_ACCENTS_OF = {
+    "a": "àáâäå", "c": "ç", "e": "èéêë", "g": "ğ", "i": "ıîïí", "n": "ñ",
+    "o": "òóôöø", "s": "ş", "u": "ùúûü", "y": "ýÿ",
+}  # fmt: skip
+
+
+@st.composite
+def _accented_term_word(draw) -> str:
+    """A real term word with some letters accented and its case mixed ("SALDIRI", "sáldırı")."""
+    word = draw(st.sampled_from(CONFIG_WORDS))
+    letters = []
+    for char in word:
+        if char in _ACCENTS_OF and draw(st.booleans()):
+            char = draw(st.sampled_from(_ACCENTS_OF[char]))
+        letters.append(char.upper() if draw(st.booleans()) else char)
+    return "".join(letters)
+
+
+rich_words = st.one_of(
+    st.sampled_from(CONFIG_WORDS),
+    _accented_term_word(),
+    st.sampled_from(TURKISH_WORDS),
+    st.text(st.sampled_from(ACCENTED + "abcdefghijklmnopqrstuvwxyzIRT'-"), min_size=1, max_size=8),
+)
+separators = st.sampled_from([" ", " ", " ", ", ", ". ", "-", "'", " — "])
+rich_sentences = st.lists(st.tuples(rich_words, separators), max_size=25).map(
+    lambda pairs: "".join(word + sep for word, sep in pairs)
+)
 
 
 def _turkish_upper(text: str) -> str:
@@ -146,10 +198,179 @@ def _turkish_upper(text: str) -> str:
     return text.replace("i", "İ").replace("ı", "I").upper()
 
 
+def _turkish_lower(text: str) -> str:
+    """Lower case the Turkish way: I → ı, İ → i."""
+    return text.replace("I", "ı").replace("İ", "i").lower()
+
+
+def _without_accents(text: str) -> str:
+    """What an accent-less keyboard types: NFD without combining marks, ı → i, İ → I."""
+    text = text.replace("ı", "i").replace("İ", "I")
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+SPELLINGS = {
+    "upper": str.upper,
+    "lower": str.lower,
+    "turkish upper": _turkish_upper,
+    "turkish lower": _turkish_lower,
+    "without accents": _without_accents,
+    "NFC": lambda text: unicodedata.normalize("NFC", text),
+    "NFD": lambda text: unicodedata.normalize("NFD", text),
+}
+
+
 @settings(max_examples=200, deadline=None)
-@given(sentences, sentences)
-def test_scoring_is_deterministic(title, summary):
-    assert score_story(MATCHERS, title, summary) == score_story(MATCHERS, title, summary)
+@given(rich_sentences, rich_sentences)
+def test_case_accents_and_composition_never_change_a_score(title, summary):
+    # ß is kept: its upper case "SS" folds to the same "ss" (fold maps ß → ss).
+    plain = [(s.topic, s.relevant, s.score) for s in score_story(MATCHERS, title, summary)]
+    for name, spell in SPELLINGS.items():
+        changed = score_story(MATCHERS, spell(title), spell(summary))
+        assert [(s.topic, s.relevant, s.score) for s in changed] == plain, name
+
+
+def test_accented_and_decomposed_turkish_spellings_score_like_ascii():
+    """A Turkish headline typed, upper-cased or sent decomposed (NFD) scores the same."""
+    headline = "İsrail'in Tahran'a füze saldırısı; İran misilleme sözü verdi"
+    expected = [(s.relevant, s.score) for s in score_story(MATCHERS, headline, "")]
+    assert expected[0] == (True, (3 + 2 + 3) * 1.5)  # füze*, saldiri*, misilleme* in the title
+    for spell in SPELLINGS.values():
+        assert [(s.relevant, s.score) for s in score_story(MATCHERS, spell(headline), "")] == (
+            expected
+        )
+
+
+# Determinism. A story's scores and matches are a function of the story and the rules only:
+# not of the process's string-hash seed (set iteration order), nor of what was scored before.
+# `story_json` records everything an analyst sees: score, relevance, matches (in their order)
+# and every occurrence that `explain` lists, with what was made of it.
+Story = tuple[str, str, str | None]
+
+
+def story_json(rules, story: Story) -> str:
+    title, summary, language = story
+    scores = [asdict(s) for s in score_story(rules, title, summary, language)]
+    explained = [m.explain_folded(fold(title), fold(summary), language) for m in rules]
+    full = [asdict(s) for s, _ in explained]
+    hits = [[[h.term, h.field, h.start, h.end, h.status] for h in found] for _, found in explained]
+    return json.dumps([scores, full, hits], ensure_ascii=False)
+
+
+def _batch() -> list[Story]:
+    stories: list[Story] = [
+        (SEED_TITLE, SEED_SUMMARY, "en"),
+        ("Israeli champions beat Iranian club 2-1", "A late strike settled the football match.", None),
+        ("Turkish hazelnut exports to Russia climb", "Sanctions talk; tourism and diesel too.", None),
+        # Several exclusions at once: their order in excluded_by must not follow a set's.
+        ("Iran and Israel trade missile threats", "FIFA, UEFA, Olympic and World Cup football chiefs, "
+         "a chess federation and a film festival all met in Tehran and Tel Aviv.", "en"),
+        ("Turkey, Russia: sanctions on hazelnut, tourism, crude, diesel and natural gas", "Gazprom "
+         "and superyacht owners in Istanbul; grain corridor and price cap talks; S-400.", None),
+        ("Iran denies plans to attack Israel", "Tehran did not strike; no missiles, no drones.", "en"),
+        ("İran, İsrail'e saldırı planını yalanladı", "Tahran misilleme yok dedi.", "tr"),
+        ("Israel and Iran agree ceasefire talks after missile strikes", "Calls for restraint, "
+         "mediation and de-escalation; negotiations and diplomacy; a thaw.", "en"),
+        ("Israel strikes Iran", "Missiles and drones.", "ru"),
+        ("Stock markets rise", "Nothing about either topic.", None),
+        ("Iran warns of retaliation", "Drones, missiles and threats, but no second actor.", None),
+        ("Iran Israel missile missile missile missile", "drone drone drone drone strike", None),
+        ("TÜRKİYE'NİN RUSYA'YA ÇİFT KULLANIMLI ÜRÜN İHRACATINA YAPTIRIM", "Gümrük kaçakçılık "
+         "soruşturması; takım tezgâhı ve mikroelektronik parçalar; ödemeler, hesaplar.", "tr"),
+        (unicodedata.normalize("NFD", "Türkiye'den Rusya'ya yarı iletken ve rulman ihracatı"),
+         unicodedata.normalize("NFD", "ABD Hazinesi ikincil yaptırım uyarısı yaptı."), "tr"),
+        ("Tehran’s de‑escalation talks with Israel — no strike", "Iran’s IRGC “vows” revenge.", None),
+        ("Turkish banks Halkbank, Ziraat and VakifBank face OFAC penalties over Russia payments",
+         "Dual-use chips, CNC machine tools, ball bearings and avionics re-exported via Mersin "
+         "customs; Ankara rejects the secondary sanctions threat; delisting and waivers.", "en"),
+        ("", "", None),
+    ]  # fmt: skip
+    rng = random.Random(20240601)  # seeded: the same batch in every process
+    pool = [*CONFIG_WORDS, *TURKISH_WORDS]
+    for _ in range(30):
+        title = " ".join(rng.choices(pool, k=rng.randint(3, 12)))
+        summary = " ".join(rng.choices(pool, k=rng.randint(0, 40)))
+        stories.append((title, summary, rng.choice([None, "en", "tr"])))
+    return stories
+
+
+BATCH = _batch()
+
+
+def batch_json() -> str:
+    """The batch scored in this process; a fresh process with another hash seed runs it too."""
+    return json.dumps([story_json(MATCHERS, story) for story in BATCH])
+
+
+def _batch_in_fresh_process(hash_seed: str) -> subprocess.CompletedProcess[str]:
+    script = "import sys; from tests.test_score import batch_json; sys.stdout.write(batch_json())"
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
+def test_scores_and_matches_do_not_depend_on_the_hash_seed():
+    here = json.loads(batch_json())
+    # The batch exercises the paths where a set could leak its order into the results.
+    decoded = [json.loads(story) for story in here]
+    assert any(len(t["matches"].get("excluded_by", [])) >= 3 for s in decoded for t in s[0])
+    assert {t["topic"] for s in decoded for t in s[0] if t["relevant"]} == {"iran_israel", "tr_ru"}
+    seeds = ("0", "1", "2")  # at least two differ from this process's seed, whatever it is
+    with ThreadPoolExecutor(len(seeds)) as pool:
+        runs = list(pool.map(_batch_in_fresh_process, seeds))
+    for seed, run in zip(seeds, runs, strict=True):
+        assert run.returncode == 0, run.stderr
+        for story, ours, theirs in zip(BATCH, here, json.loads(run.stdout), strict=True):
+            assert theirs == ours, f"PYTHONHASHSEED={seed}: {story}"
+
+
+@cache
+def alone() -> dict[Story, str]:
+    """Each story of the batch alone, scored by rules compiled just for it."""
+    return {story: story_json(compile_topics(TOPICS), story) for story in BATCH}
+
+
+stories = st.tuples(
+    sentences | rich_sentences, sentences | rich_sentences, st.sampled_from([None, "en", "tr"])
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(stories, max_size=10), st.randoms(use_true_random=False))
+def test_a_story_scores_the_same_whatever_was_scored_before_it(others, rng):
+    """The batch and some other stories, shuffled: each batch story scores as it does alone."""
+    expected = alone()
+    mixed = [*BATCH, *others]
+    rng.shuffle(mixed)
+    for story in mixed:
+        result = story_json(MATCHERS, story)
+        if story in expected:
+            assert result == expected[story], story
+
+
+@settings(max_examples=200, deadline=None)
+@given(stories, st.lists(stories, min_size=1, max_size=5))
+def test_scoring_a_story_again_after_others_gives_the_same_result(story, others):
+    first = story_json(MATCHERS, story)
+    for other in others:
+        story_json(MATCHERS, other)
+    assert story_json(MATCHERS, story) == first
+
+
+def test_stories_under_one_headline_are_scored_on_their_own_summaries():
+    """Live blogs reuse a headline: each story is scored on its own summary, in any order."""
+    live = "Live: the Middle East and Türkiye, latest updates"
+    strikes = (live, "Israel struck Iran's air defences overnight; Tehran vows revenge.")
+    exports = (live, "Turkish exporters face new sanctions over dual-use goods sent to Russia.")
+    for first, second in ((strikes, exports), (exports, strikes), (strikes, strikes)):
+        for story in (first, second):
+            assert relevant(*story) == {"iran_israel": story is strikes, "tr_ru": story is exports}
 
 
 NEGATION = {"window": 3, "before": ["no", "not", "denies"], "after": ["degil", "yalanla*"]}
