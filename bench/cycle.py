@@ -273,7 +273,7 @@ def run_cycle(config: Config) -> dict:
     clock = time.perf_counter
     t0 = clock()
     store = Store.from_config(config)
-    states = store.load_states()
+    states = store.load_states(config)
     t1 = clock()
     results = fetch_feeds(config.feeds, states, config.fetch)
     t2 = clock()

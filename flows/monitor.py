@@ -32,13 +32,9 @@ class CycleResult:
 
 # Caching is off everywhere: every cycle must really fetch, and bodies are not worth hashing.
 @task(name="read feed state", cache_policy=NO_CACHE)
-def read_feed_state(store: Store) -> dict[str, FeedState]:
+def read_feed_state(store: Store, config: Config) -> dict[str, FeedState]:
     """Read each feed's ETag / Last-Modified / body hash for conditional GET."""
-    try:
-        return store.load_states()
-    except StorageError:
-        # Unreadable now (locked by a writer, say): fetch everything; the write step decides.
-        return {}
+    return store.load_states(config)
 
 
 @task(name="fetch feeds", cache_policy=NO_CACHE)
@@ -55,19 +51,21 @@ def parse_and_score_stories(config: Config, results: list[FetchResult]) -> Cycle
 
 @task(name="store cycle in DuckDB", cache_policy=NO_CACHE)
 def store_cycle(store: Store, config: Config, batch: CycleBatch) -> CycleResult:
-    """Write the cycle in one transaction (kept as pending if the database stays locked)."""
+    """Write the cycle (kept as pending if the database cannot take it now)."""
     try:
         return CycleResult(store.store_cycle(config, batch))
     except StorageError as exc:
         return CycleResult(None, str(exc), store.pending_count())
 
 
-@flow(name="tensionwatch-monitor", validate_parameters=False)
-def monitor(config_path: str | None = None, config: Config | None = None) -> State:
+# The only parameter is the config file's path: a Config holds feed addresses with secrets
+# from the environment in them, and Prefect stores every flow run's parameters.
+@flow(name="tensionwatch-monitor")
+def monitor(config_path: str | None = None) -> State:
     """One monitoring cycle over the feeds and topics in config.yaml."""
-    config = config or load_config(config_path)
+    config = load_config(config_path)
     store = Store.from_config(config)
-    states = read_feed_state(store)
+    states = read_feed_state(store, config)
     results = fetch_all_feeds(config, states)
     batch = parse_and_score_stories(config, results)
     result = store_cycle(store, config, batch)

@@ -5,13 +5,19 @@
 
 -- name: feed_states
 -- What conditional GET needs for each feed: validators and the hash of the last body.
-SELECT feed_id, etag, last_modified, body_hash FROM feeds;
+SELECT feed_id, url, etag, last_modified, body_hash FROM feeds;
 
 -- name: upsert_feeds
--- Feeds as configured now; a feed keeps its fetch state when its settings change.
+-- Feeds as configured now. A feed keeps its fetch state when its language changes; a new
+-- address drops the validators, which belong to the old one.
 INSERT INTO feeds (feed_id, url, language, added_at)
 SELECT unnest($feed_id), unnest($url), unnest($language), $now
-ON CONFLICT (feed_id) DO UPDATE SET url = excluded.url, language = excluded.language;
+ON CONFLICT (feed_id) DO UPDATE SET
+    etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
+    last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
+    body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
+    url = excluded.url,
+    language = excluded.language;
 
 -- name: known_story_ids
 -- Which of the given story ids are already stored.
@@ -44,6 +50,8 @@ ON CONFLICT DO NOTHING;
 
 -- name: update_feed_states
 -- After a fetch: new validators on success; on failure they stay and the failure count grows.
+-- A fetch of another address than the feed's current one (a batch kept from before the
+-- address changed) leaves the feed's state alone.
 UPDATE feeds SET
     title = coalesce(s.title, feeds.title),
     etag = CASE WHEN s.failed THEN feeds.etag ELSE s.etag END,
@@ -53,11 +61,12 @@ UPDATE feeds SET
     last_ok_at = CASE WHEN s.failed THEN feeds.last_ok_at ELSE s.fetched_at END,
     consecutive_failures = CASE WHEN s.failed THEN feeds.consecutive_failures + 1 ELSE 0 END
 FROM (
-    SELECT unnest($feed_id) AS feed_id, unnest($title) AS title, unnest($etag) AS etag,
+    SELECT unnest($feed_id) AS feed_id, unnest($url) AS url, unnest($title) AS title,
+           unnest($etag) AS etag,
            unnest($last_modified) AS last_modified, unnest($body_hash) AS body_hash,
            unnest($fetched_at) AS fetched_at, unnest($failed) AS failed
 ) AS s
-WHERE feeds.feed_id = s.feed_id;
+WHERE feeds.feed_id = s.feed_id AND feeds.url = s.url;
 
 -- name: insert_run
 INSERT INTO runs (run_id, started_at, finished_at, stored_at, feeds_total, feeds_ok,

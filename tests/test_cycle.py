@@ -61,7 +61,7 @@ def config(feed_server, tmp_path):
 
 def run_cycle(config):
     store = Store.from_config(config)
-    results = fetch_feeds(config.feeds, store.load_states(), config.fetch)
+    results = fetch_feeds(config.feeds, store.load_states(config), config.fetch)
     batch = parse_and_score(config, new_batch(config), results)
     return store.store_cycle(config, batch)
 

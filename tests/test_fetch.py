@@ -24,7 +24,9 @@ def test_conditional_get_gets_304_and_skips_the_body(feed_server):
     first = fetch_one(feed_server, "/a.xml")
     assert first.outcome == OK and first.etag and first.last_modified and first.body
     second = fetch_one(
-        feed_server, "/a.xml", FeedState(first.etag, first.last_modified, first.body_hash)
+        feed_server,
+        "/a.xml",
+        FeedState(etag=first.etag, last_modified=first.last_modified, body_hash=first.body_hash),
     )
     assert second.outcome == NOT_MODIFIED and second.body is None
     sent = feed_server.requests_to("/a.xml")[-1].headers

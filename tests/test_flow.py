@@ -30,9 +30,8 @@ def config_path(feed_server, tmp_path):
 
 def test_flow_runs_a_cycle_and_returns_its_report(config_path):
     from flows.monitor import monitor
-    from tensionwatch.config import load_config
 
-    state = monitor(config=load_config(config_path), return_state=True)
+    state = monitor(config_path=str(config_path), return_state=True)
     assert state.is_completed()
     result = state.result()
     assert len(result.report.new_story_ids) == 15

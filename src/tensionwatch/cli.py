@@ -1,7 +1,12 @@
 """The `tensionwatch` command: a thin skin over the library.
 
 Exit codes: 0 the command did its work (a cycle was stored, even if some feeds failed);
-1 nothing could be stored (the reason is printed on one line); 2 the config is invalid.
+1 nothing could be stored, or a file could not be used (the reason is printed on one line);
+2 the config or the command line is invalid. No input prints a traceback: an error nobody
+foresaw is one line too (TENSIONWATCH_DEBUG=1 shows its traceback).
+
+Everything that came from a feed or a file is printed as plain text (explanation.plain):
+never read as Rich markup, control characters removed.
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tensionwatch import __version__
-from tensionwatch.config import DEFAULT_CONFIG, Config, load_config
+from tensionwatch.config import DEFAULT_CONFIG, Config, config_path, load_config
 from tensionwatch.cycle import CycleReport
 from tensionwatch.errors import ConfigError, TensionwatchError
 from tensionwatch.evaluation import evaluate, load_labelled
-from tensionwatch.explanation import explain_story
+from tensionwatch.explanation import explain_story, plain
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
 from tensionwatch.rescoring import rescore
 from tensionwatch.score import compile_topics
 from tensionwatch.store import Store
+from tensionwatch.text import strip_controls
 
 DEFAULT_LABELLED_SET = "tests/data/labelled_news.jsonl"
 
@@ -182,26 +189,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         err = Console(stderr=True)
         where = f" ({exc.path})" if exc.path else ""
-        err.print(f"[bold red]config error{where}:[/]", highlight=False)
+        err.print(Text.assemble(("config error", "bold red"), plain(f"{where}:")))
         for problem in exc.problems:
-            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+            err.print(plain(f"  {problem}"), highlight=False, soft_wrap=True)
         return 2
-    except (TensionwatchError, OSError) as exc:
-        print(f"tensionwatch: {exc}", file=sys.stderr)
+    except (TensionwatchError, OSError, UnicodeDecodeError) as exc:
+        print(f"tensionwatch: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, and the traceback on request
+        if os.environ.get("TENSIONWATCH_DEBUG"):
+            raise
+        print(
+            f"tensionwatch: unexpected error ({type(exc).__name__}: {_one_line(exc)}); "
+            "run with TENSIONWATCH_DEBUG=1 for the traceback, and please report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return strip_controls(" ".join(str(exc).split()))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)  # invalid config: exit 2 before Prefect starts
+    path = config_path(args.config)
+    config = load_config(path)  # invalid config: exit 2 before Prefect starts
     for name, value in PREFECT_QUIET.items():
         if not (args.verbose and name == "PREFECT_LOGGING_LEVEL"):
             os.environ.setdefault(name, value)
 
     from flows.monitor import monitor  # Prefect is imported only by commands that need it
 
-    state = monitor(config=config, return_state=True)
+    state = monitor(config_path=str(path.resolve()), return_state=True)
     result = state.result(raise_on_failure=False)
     console = Console(soft_wrap=True)  # long error lines stay whole for grep and logs
     report = getattr(result, "report", None)
@@ -211,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         line = f"tensionwatch: nothing stored: {error}"
         if kept:
             line += f" — {kept} fetched cycle(s) kept in pending and stored by the next run"
-        print(line, file=sys.stderr)
+        print(strip_controls(line), file=sys.stderr)
         return 1
     print_summary(console, config, report, top=args.top)
     return 0
@@ -228,15 +249,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         explain_story(console, matchers, args.text, args.summary, args.language)
         return 0
     story, scores = Store.from_config(config).find_story(args.story_id)
-    console.print(f"[bold]{story['title']}[/]", highlight=False)
+    console.print(plain(story["title"]), highlight=False, style="bold")
     console.print(
-        f"{story['story_id']} · {story['feed_id']} · {story['event_at']:%Y-%m-%d %H:%M} UTC · "
-        f"{story['url'] or 'no link'}",
+        plain(
+            f"{story['story_id']} · {story['feed_id']} · {story['event_at']:%Y-%m-%d %H:%M} UTC"
+            f" · {story['url'] or 'no link'}"
+        ),
         highlight=False,
         style="dim",
     )
     if story["summary"]:
-        console.print(story["summary"], highlight=False)
+        console.print(plain(story["summary"]), highlight=False)
     console.print()
     stored: dict[str, list[dict]] = {}
     for row in scores:
@@ -276,10 +299,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         for miss in r.misses[: args.misses]:
             kind = "missed " if miss.expected else "wrongly"
-            console.print(f"  {kind} {miss.item_id}: {miss.title}", markup=False, highlight=False)
+            console.print(plain(f"  {kind} {miss.item_id}: {miss.title}"), highlight=False)
             console.print(
-                f"          {describe_matches(miss.score.matches)}",
-                markup=False,
+                plain(f"          {describe_matches(miss.score.matches)}"),
                 highlight=False,
                 style="dim",
             )
@@ -319,9 +341,13 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
     )
     for outcome in outcomes:
         if outcome.failed:
-            console.print(f"  [red]✗[/] {outcome.feed_id}: {outcome.error}", highlight=False)
+            line = Text.assemble(("  ✗ ", "red"), plain(f"{outcome.feed_id}: {outcome.error}"))
+            console.print(line, highlight=False)
         elif outcome.warning:
-            console.print(f"  [yellow]![/] {outcome.feed_id}: {outcome.warning}", highlight=False)
+            line = Text.assemble(("  ! ", "yellow"), plain(f"{outcome.feed_id}: {outcome.warning}"))
+            console.print(line, highlight=False)
+    for note in report.notes:
+        console.print(Text.assemble(("! ", "yellow"), plain(note)), highlight=False)
 
     for topic in report.stale_topics:
         console.print(
@@ -329,7 +355,15 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
             f"topic_hourly / topic_daily until `tensionwatch rescore --topic {topic}`."
         )
     if outcomes and count[FAILED] == len(outcomes):
-        console.print("[bold red]No feed answered[/]: check the network and the feed addresses.")
+        if all((o.error or "").startswith("cannot connect") for o in outcomes):
+            console.print(
+                "[bold red]No feed answered and none could be reached: the network looks "
+                "down[/] (or every address is wrong). Nothing was lost; the next cycle tries again."
+            )
+        else:
+            console.print(
+                "[bold red]No feed answered[/]: check the network and the feed addresses."
+            )
 
     titles = {s.story_id: s for s in batch.stories}
     new_scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
@@ -337,8 +371,18 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
     for _, sc in new_scores:
         relevant[sc.topic] += sc.relevant
     console.print(
-        "Relevant new stories: "
-        + ", ".join(f"{config.topics[t].title} ({t}) [bold]{n}[/]" for t, n in relevant.items())
+        Text.assemble(
+            "Relevant new stories: ",
+            *[
+                piece
+                for i, (t, n) in enumerate(relevant.items())
+                for piece in (
+                    (", " if i else ""),
+                    plain(f"{config.topics[t].title} ({t}) "),
+                    (str(n), "bold"),
+                )
+            ],
+        )
     )
     ranked = sorted((sc for sc in new_scores if sc[1].relevant), key=lambda x: -x[1].score)[:top]
     if not ranked:
@@ -353,7 +397,12 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
         actors = json.dumps(
             {g: list(t) for g, t in sc.matches.get("actors", {}).items()}, ensure_ascii=False
         )
-        table.add_row(f"{sc.score:.1f}", sc.topic, titles[sid].title, f"{terms}\n[dim]{actors}[/]")
+        table.add_row(
+            f"{sc.score:.1f}",
+            sc.topic,
+            plain(titles[sid].title),
+            Text.assemble(plain(terms), "\n", (strip_controls(actors), "dim")),
+        )
     console.print(table)
 
 

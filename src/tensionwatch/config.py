@@ -13,9 +13,18 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tensionwatch.errors import ConfigError
 
@@ -31,6 +40,15 @@ class Feed(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
     url: str
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] = "en"
+    # The url as written in config.yaml, before ${VAR} expansion (set by parse_config).
+    _written_url: str | None = PrivateAttr(default=None)
+
+    @property
+    def public_url(self) -> str:
+        """The address as it may be stored and shown: values from the environment stay
+        `${NAME}` (a token in a query string is a secret), and a password in it is masked."""
+        written = self._written_url or self.url
+        return _mask_password(_ENV_REF.sub(lambda m: "${" + m.group(1) + "}", written))
 
     @field_validator("url")
     @classmethod
@@ -49,13 +67,23 @@ class FetchSettings(_Strict):
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     retry_backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
-    user_agent: str = "tensionwatch/0.1 (+https://github.com/tensionwatch/tensionwatch)"
+    user_agent: Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,200}$")] = (
+        "tensionwatch/0.1 (+https://github.com/tensionwatch/tensionwatch)"
+    )
+
+
+class ParseSettings(_Strict):
+    """Parsing and scoring run in worker processes, each feed's body under a time limit."""
+
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    workers: Annotated[int, Field(ge=1, le=32)] | None = None  # default: the cores, up to 4
 
 
 class StorageSettings(_Strict):
     path: str = "data/tensionwatch.duckdb"
     lock_timeout_seconds: Annotated[float, Field(ge=0)] = 60.0
     lock_retry_seconds: Annotated[float, Field(gt=0)] = 1.0
+    max_pending_mb: Annotated[float, Field(gt=0)] = 512.0
 
 
 class ScheduleSettings(_Strict):
@@ -130,9 +158,21 @@ class Config(_Strict):
     topics: dict[Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)], Topic]
     storage: StorageSettings = StorageSettings()
     fetch: FetchSettings = FetchSettings()
+    parse: ParseSettings = ParseSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     # Where the file was read from; relative storage paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # Values the environment put into feed addresses → their `${NAME}`: never stored or shown.
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def redact(self, text: str | None) -> str | None:
+        """Text that may quote a feed address (an error, a redirect target), secrets hidden."""
+        if not text:
+            return text
+        for value in sorted(self._secrets, key=len, reverse=True):
+            placeholder = self._secrets[value]
+            text = text.replace(value, placeholder).replace(quote(value, safe=""), placeholder)
+        return _mask_password(text)
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Config:
@@ -157,13 +197,24 @@ class Config(_Strict):
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):[^/@\s]+@")
+# Environment values shorter than this are not hidden in texts: hiding "1" or "en" everywhere
+# would garble every message, and a secret that short protects nothing.
+MIN_SECRET_CHARS = 4
 
 
-def _expand_env(node: Any, path: str, problems: list[str]) -> Any:
+def _mask_password(text: str) -> str:
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
+def _expand_env(
+    node: Any, path: str, problems: list[str], used: dict[str, str] | None = None
+) -> Any:
+    """Replace ${NAME} / ${NAME:-default}; `used` collects value → "${NAME}" per substitution."""
     if isinstance(node, dict):
-        return {k: _expand_env(v, _join(path, k), problems) for k, v in node.items()}
+        return {k: _expand_env(v, _join(path, k), problems, used) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand_env(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+        return [_expand_env(v, f"{path}[{i}]", problems, used) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
 
         def substitute(match: re.Match[str]) -> str:
@@ -172,6 +223,8 @@ def _expand_env(node: Any, path: str, problems: list[str]) -> Any:
             if value is None:
                 problems.append(f"{path}: environment variable {name} is not set")
                 return ""
+            if used is not None and len(value) >= MIN_SECRET_CHARS:
+                used[value] = "${" + name + "}"
             return value
 
         return _ENV_REF.sub(substitute, node)
@@ -241,7 +294,11 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(["the file must be a mapping with feeds and topics"])
     problems: list[str] = []
-    expanded = _expand_env(raw, "", problems)
+    secrets: dict[str, str] = {}
+    expanded = {
+        key: _expand_env(value, key, problems, secrets if key == "feeds" else None)
+        for key, value in raw.items()
+    }
     try:
         config = Config.model_validate({**expanded, "base_dir": base_dir})
     except ValidationError as exc:
@@ -249,16 +306,27 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> Config:
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
+    config._secrets = secrets
+    for feed, written in zip(config.feeds, raw.get("feeds") or [], strict=False):
+        if isinstance(written, dict) and isinstance(written.get("url"), str):
+            feed._written_url = written["url"]
     return config
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: `path`, else $TENSIONWATCH_CONFIG, else ./config.yaml."""
+    return Path(path or os.environ.get("TENSIONWATCH_CONFIG") or DEFAULT_CONFIG)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate config.yaml (default: $TENSIONWATCH_CONFIG, else ./config.yaml)."""
-    path = Path(path or os.environ.get("TENSIONWATCH_CONFIG") or DEFAULT_CONFIG)
+    path = config_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"cannot read {path}: {exc.strerror or exc}"], path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text (byte {exc.start})"], path) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -17,8 +17,9 @@ from typing import Any
 
 from tensionwatch.config import Config
 from tensionwatch.fetch import FAILED, OK, FetchResult
-from tensionwatch.parse import Story, parse_feed
-from tensionwatch.score import CompiledRules, TopicScore, compile_topics, score_story
+from tensionwatch.parse import Story
+from tensionwatch.score import TopicScore
+from tensionwatch.workers import FeedBody, FeedWorkers, feed_workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class CycleReport:
     new_story_ids: frozenset[str]
     pending_stored: int = 0  # cycles kept from earlier failed writes, stored now
     stale_topics: list[str] = field(default_factory=list)  # rules changed; history not rescored
+    notes: list[str] = field(default_factory=list)  # e.g. a kept cycle that had to be set aside
 
 
 def new_batch(config: Config) -> CycleBatch:
@@ -113,28 +115,50 @@ def parse_and_score(
     config: Config,
     batch: CycleBatch,
     results: list[FetchResult],
-    rules: CompiledRules | None = None,
+    workers: FeedWorkers | None = None,
 ) -> CycleBatch:
-    """Parse every fetched body, drop repeats within the cycle, score each story per topic."""
-    rules = rules if rules is not None else compile_topics(config.topics)
+    """Parse every fetched body, drop repeats within the cycle, score each story per topic.
+
+    Bodies are parsed and scored in worker processes (workers.py), each under
+    `parse.timeout_seconds`; a body that fails, however it fails, is its feed's error. Pass
+    `workers` to reuse a pool across calls; by default one is started for this call.
+    """
     feeds = {feed.name: feed for feed in config.feeds}
+    fetched = [r for r in results if r.outcome == OK and r.body is not None]
+    jobs = [
+        FeedBody(
+            feed_id=r.feed_id,
+            feed_url=feeds[r.feed_id].url,
+            language=feeds[r.feed_id].language,
+            body=r.body or b"",
+            headers=r.headers,
+            fetched_at=r.started_at,
+            base_url=r.final_url,
+        )
+        for r in fetched
+    ]
+    if workers is None and jobs:
+        with feed_workers(
+            config.topics, config.parse.timeout_seconds, config.parse.workers
+        ) as pool:
+            done = pool.run(jobs)
+    else:
+        done = workers.run(jobs) if workers is not None else []
+    parsed_by_feed = {job.feed_id: work for job, work in zip(jobs, done, strict=True)}
+
     seen: set[str] = set()
     for result in results:
-        parsed = None
-        if result.outcome == OK and result.body is not None:
-            feed = feeds[result.feed_id]
-            parsed = parse_feed(
-                feed.name,
-                result.final_url or feed.url,
-                feed.language,
-                result.body,
-                result.headers,
-                result.started_at,
-            )
+        work = parsed_by_feed.get(result.feed_id)
+        parsed = work.parsed if work else None
+        if work is not None and parsed is not None:
             for story in parsed.stories:
-                if story.story_id not in seen:
-                    seen.add(story.story_id)
-                    batch.stories.append(story)
+                if story.story_id in seen:
+                    continue
+                seen.add(story.story_id)
+                batch.stories.append(story)
+                batch.scores.extend(
+                    (story.story_id, sc) for sc in work.scores.get(story.story_id, [])
+                )
         outcome = result.outcome
         if parsed is not None and parsed.error:
             outcome = FAILED
@@ -142,16 +166,17 @@ def parse_and_score(
             FeedOutcome(
                 fetch_id=str(uuid.uuid4()),
                 feed_id=result.feed_id,
-                url=result.url,
+                # Addresses and errors as they may be stored and shown: secrets hidden.
+                url=feeds[result.feed_id].public_url,
                 started_at=result.started_at,
                 outcome=outcome,
                 duration_ms=result.duration_ms,
                 attempts=result.attempts,
                 bytes=result.bytes_read,
                 entries_seen=parsed.entries_seen if parsed else 0,
-                final_url=result.final_url,
+                final_url=config.redact(result.final_url),
                 status_code=result.status_code,
-                error=(parsed.error if parsed else None) or result.error,
+                error=config.redact((parsed.error if parsed else None) or result.error),
                 warning=parsed.warning if parsed else None,
                 title=parsed.title if parsed else None,
                 etag=result.etag,
@@ -159,8 +184,5 @@ def parse_and_score(
                 body_hash=result.body_hash,
             )
         )
-    for story in batch.stories:
-        for topic_score in score_story(rules, story.title, story.summary, story.language):
-            batch.scores.append((story.story_id, topic_score))
     batch.finished_at = datetime.now(UTC)
     return batch

@@ -3,7 +3,8 @@
     TensionwatchError
     ├── ConfigError      config.yaml cannot be read or is invalid (one message per problem)
     └── StorageError     the DuckDB file cannot be opened, migrated or written
-        └── DatabaseLockedError   another process held the lock past the configured wait
+        ├── DatabaseLockedError   another process held the lock past the configured wait
+        └── DatabaseDamagedError  the file is damaged or not a tensionwatch database
 
 Per-feed problems (DNS, timeouts, HTTP errors, unparseable bodies) are not raised: they are
 returned as values in each feed's outcome, so one bad feed never fails a cycle.
@@ -32,3 +33,7 @@ class StorageError(TensionwatchError):
 
 class DatabaseLockedError(StorageError):
     """Another process holds the DuckDB file lock (its message names the holder)."""
+
+
+class DatabaseDamagedError(StorageError):
+    """The DuckDB file is damaged or is not a database at all (its message says what to do)."""

@@ -57,7 +57,7 @@ class TopicEvaluation:
 def load_labelled(path: str | Path) -> list[dict[str, Any]]:
     """Read a labelled set; a bad line is an error naming the line."""
     items = []
-    with open(path, encoding="utf-8") as lines:
+    with open(path, encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue

@@ -15,15 +15,20 @@ from rich.console import Console
 from rich.text import Text
 
 from tensionwatch.score import ACTOR, COUNTER, EXCLUSION, FAR, INSIDE, NEGATED, Hit, TopicMatcher
-from tensionwatch.text import fold
+from tensionwatch.text import fold, strip_controls
 
 FIELDS = ("title", "summary")
 
 
-def _snippet(text: str, hit: Hit, width: int = 32) -> str:
+def plain(text: object) -> Text:
+    """Text from a feed or a file, shown as it is: never read as markup, no control codes."""
+    return Text(strip_controls(str(text)))
+
+
+def _snippet(text: str, hit: Hit, width: int = 32) -> Text:
     left = max(0, hit.start - width)
     right = min(len(text), hit.end + width)
-    return (
+    return plain(
         ("…" if left else "")
         + text[left : hit.start]
         + "«"
@@ -48,7 +53,7 @@ def explain_story(
         score, hits = matcher.explain_folded(texts[0], texts[1], language)
         head = Text.assemble(
             (f"{matcher.name}", "bold"),
-            f" — {matcher.topic.title} · rules {matcher.rules_version} · ",
+            plain(f" — {matcher.topic.title} · rules {matcher.rules_version} · "),
             (
                 "relevant" if score.relevant else "not relevant",
                 "green" if score.relevant else "red",
@@ -59,13 +64,22 @@ def explain_story(
         for row in stored.get(matcher.name, []) if stored else []:
             same = row["rules_version"] == matcher.rules_version
             console.print(
-                f"  stored: score {row['score']:g}, {'relevant' if row['relevant'] else 'not relevant'}"
-                f" under rules {row['rules_version']}"
-                + ("" if same else " (not the current rules; `tensionwatch rescore` updates it)"),
+                plain(
+                    f"  stored: score {row['score']:g}, "
+                    f"{'relevant' if row['relevant'] else 'not relevant'}"
+                    f" under rules {row['rules_version']}"
+                    + (
+                        ""
+                        if same
+                        else " (not the current rules; `tensionwatch rescore` updates it)"
+                    )
+                ),
                 highlight=False,
             )
         if "skipped" in score.matches:
-            console.print(f"  skipped: {score.matches['skipped']} is not in the topic's languages")
+            console.print(
+                plain(f"  skipped: {score.matches['skipped']} is not in the topic's languages")
+            )
             continue
         terms = matcher.terms
         for group in matcher.group_names:
@@ -73,22 +87,33 @@ def explain_story(
                 h for h in hits if terms[h.term].role == ACTOR and terms[h.term].group == group
             ]
             where = ", ".join(f"{terms[h.term].text} ({FIELDS[h.field]})" for h in found)
-            console.print(f"  actor group {group}: {where or '[red]no match[/]'}", highlight=False)
+            console.print(
+                Text.assemble(
+                    plain(f"  actor group {group}: "),
+                    plain(where) if where else ("no match", "red"),
+                ),
+                highlight=False,
+            )
         if score.matches.get("actors_apart"):
             window = matcher.topic.proximity.actors
-            console.print(f"  [red]actor groups not together[/] (proximity: {window})")
+            console.print(
+                Text.assemble(("  actor groups not together", "red"), f" (proximity: {window})")
+            )
         for h in hits:
             term = terms[h.term]
             if term.role in (ACTOR, EXCLUSION):
                 continue
             status = {
-                NEGATED: "[yellow]negated[/] ",
-                FAR: "[yellow]far from actors[/] ",
-                INSIDE: "[dim]inside a longer term[/] ",
+                NEGATED: ("negated ", "yellow"),
+                FAR: ("far from actors ", "yellow"),
+                INSIDE: ("inside a longer term ", "dim"),
             }.get(h.status, "")
             kind = "counter" if term.role == COUNTER else f"signal/{term.group}"
             console.print(
-                f"  {kind} {term.text} ({FIELDS[h.field]}) weight {term.weight:g} {status}",
+                Text.assemble(
+                    plain(f"  {kind} {term.text} ({FIELDS[h.field]}) weight {term.weight:g} "),
+                    status,
+                ),
                 _snippet(texts[h.field], h),
                 highlight=False,
             )
@@ -97,13 +122,19 @@ def explain_story(
                 boost = " × title boost" if entry["in_title"] else ""
                 capped = min(entry["count"], terms_cap(matcher, entry["term"]))
                 console.print(
-                    f"    = {entry['term']}: {entry['weight']:g} × {capped}{boost} → {entry['points']:+g}",
+                    plain(
+                        f"    = {entry['term']}: {entry['weight']:g} × {capped}{boost} → "
+                        f"{entry['points']:+g}"
+                    ),
                     highlight=False,
                 )
         for h in hits:
             if terms[h.term].role == EXCLUSION:
                 console.print(
-                    f"  [red]excluded by[/] {terms[h.term].text} ({FIELDS[h.field]})",
+                    Text.assemble(
+                        ("  excluded by", "red"),
+                        plain(f" {terms[h.term].text} ({FIELDS[h.field]})"),
+                    ),
                     _snippet(texts[h.field], h),
                     highlight=False,
                 )

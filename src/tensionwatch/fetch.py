@@ -47,6 +47,7 @@ _KEPT_HEADERS = ("content-type", "content-language", "etag", "last-modified")
 class FeedState:
     """What we remember about a feed between cycles, for conditional GET."""
 
+    url: str | None = None  # the address the validators came from (as stored: secrets hidden)
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None

@@ -2,13 +2,21 @@
 
 feedparser is always handed the bytes we fetched and the response headers, never a URL or a
 str, so it does no I/O of its own and detects the encoding from the real bytes and headers.
+Two things are done to the bytes first, because feedparser gets them wrong: a body declared
+UTF-8 that is not UTF-8 is read in the legacy encoding of the feed's language (a Turkish feed
+in Windows-1254 would otherwise be read as Windows-1252, "ı" becoming "ý"), and, only if
+feedparser raises, character references that name no character (`&#xD800;`) are replaced
+and the body is parsed again. Every text field that leaves this module is free of control
+characters and lone surrogates, and titles and summaries are capped (text.clean_text).
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import io
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
-from tensionwatch.text import clean_text, fold
+from tensionwatch.text import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, clean_text, fold, strip_controls
 
 # A published time outside this window is not believed: the story's time becomes first-seen.
 EARLIEST_SANE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -48,6 +56,32 @@ TRACKING_PARAMS = frozenset(
 
 # feedparser's bozo exceptions that are only about the declared encoding: the entries are fine.
 _ENCODING_NOTES = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+
+# The single-byte encoding a feed in this language uses when its bytes are not the UTF-8 it
+# declares (or implies, by declaring nothing). Anything else falls back to Windows-1252.
+LEGACY_ENCODINGS = {
+    "tr": "cp1254",
+    "az": "cp1254",
+    "ru": "cp1251",
+    "uk": "cp1251",
+    "bg": "cp1251",
+    "sr": "cp1251",
+    "fa": "cp1256",
+    "ar": "cp1256",
+    "ur": "cp1256",
+    "he": "cp1255",
+    "el": "cp1253",
+    "pl": "cp1250",
+    "cs": "cp1250",
+    "hu": "cp1250",
+}
+_XML_DECLARATION = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._-]+)([\"'])")
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# A numeric character reference: feedparser raises on those that name no character.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+# The longest guid and link kept (the story id is computed from the whole value).
+MAX_REFERENCE_CHARS = 2_048
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +165,91 @@ def _summary(entry: Mapping[str, Any]) -> str:
     if not summary:
         content = entry.get("content") or []
         summary = content[0].get("value") if content else ""
-    return summary or ""
+    return _text(summary)
+
+
+def _encoding_name(label: str) -> str | None:
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _declared_encoding(body: bytes, headers: Mapping[str, str]) -> str | None:
+    charset = _CHARSET.search(headers.get("content-type", ""))
+    if charset:
+        return _encoding_name(charset.group(1))
+    declaration = _XML_DECLARATION.match(body[:512])
+    if declaration:
+        return _encoding_name(declaration.group(2).decode("ascii"))
+    return None
+
+
+def read_as_utf8(
+    body: bytes, headers: Mapping[str, str], language: str
+) -> tuple[bytes, dict[str, str], str | None]:
+    """The body and headers to hand feedparser, and a note when the body was re-read.
+
+    A body that declares UTF-8 (or nothing, which for XML means UTF-8) but is not UTF-8 is
+    decoded in its language's legacy encoding and handed on as UTF-8; anything else is left
+    to feedparser's own detection.
+    """
+    kept = dict(headers)
+    if body.startswith(_BOMS) or _declared_encoding(body, kept) not in (None, "utf-8"):
+        return body, kept, None
+    try:
+        body.decode("utf-8")
+        return body, kept, None
+    except UnicodeDecodeError:
+        pass
+    legacy = LEGACY_ENCODINGS.get(language, "cp1252")
+    text = body.decode(legacy, errors="replace")
+    recoded = _XML_DECLARATION.sub(rb"\1utf-8\3", text.encode("utf-8"), count=1)
+    media_type = kept.get("content-type", "application/xml").split(";")[0].strip()
+    kept["content-type"] = f"{media_type or 'application/xml'}; charset=utf-8"
+    note = f"declared UTF-8 but is not: read as {legacy}, the usual encoding for {language!r}"
+    return recoded, kept, note
+
+
+def _is_character(code: int) -> bool:
+    return (
+        (code in (0x9, 0xA, 0xD) or code >= 0x20)
+        and code <= 0x10FFFF
+        and not (0xD800 <= code <= 0xDFFF)
+    )
+
+
+def _replace_bad_references(body: bytes) -> bytes:
+    """`&#xD800;`, `&#x110000;`, `&#0;` … become U+FFFD: feedparser raises on them."""
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        hex_digits, digits = match.groups()
+        code = int(hex_digits, 16) if hex_digits else int(digits)
+        return match.group(0) if _is_character(code) else b"&#xFFFD;"
+
+    return _CHAR_REF.sub(replace, body)
+
+
+def _feedparser(body: bytes, headers: Mapping[str, str]) -> Any:
+    with warnings.catch_warnings():
+        # feedparser warns about its own internals on some inputs; they are not ours to fix.
+        warnings.simplefilter("ignore")
+        # No sanitising and no relative-link resolution inside summaries: clean_text strips all
+        # markup anyway, and together they were a third of feedparser's time (bench/RESULTS.md).
+        return feedparser.parse(
+            io.BytesIO(body),
+            response_headers=dict(headers),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+
+
+def _reference(value: Any) -> str | None:
+    """A guid or link as stored: text, no control characters, at most MAX_REFERENCE_CHARS."""
+    if not isinstance(value, str):
+        return None
+    value = strip_controls(value).strip()
+    return value[:MAX_REFERENCE_CHARS] or None
 
 
 def parse_feed(
@@ -141,28 +259,51 @@ def parse_feed(
     body: bytes,
     headers: Mapping[str, str],
     fetched_at: datetime,
+    base_url: str | None = None,
 ) -> ParsedFeed:
-    """Turn one fetched body into stories. Problems are returned, never raised."""
-    with warnings.catch_warnings():
-        # feedparser warns about its own internals on some inputs; they are not ours to fix.
-        warnings.simplefilter("ignore")
-        # No sanitising and no relative-link resolution inside summaries: clean_text strips all
-        # markup anyway, and together they were a third of feedparser's time (bench/RESULTS.md).
-        parsed = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=dict(headers),
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
+    """Turn one fetched body into stories. Problems are returned, never raised.
+
+    `feed_url` is the address configured for the feed: bare guids are scoped by its host, so
+    ids stay put when the outlet redirects the feed elsewhere. `base_url`, where redirects
+    ended, resolves relative links.
+    """
+    notes: list[str] = []
+    try:
+        body, headers, note = read_as_utf8(body, headers, language)
+        if note:
+            notes.append(note)
+        try:
+            parsed = _feedparser(body, headers)
+        except Exception as exc:  # feedparser raises on some bodies (issue 11); try once more
+            repaired = _replace_bad_references(body)
+            if repaired == body:
+                raise
+            parsed = _feedparser(repaired, headers)
+            notes.append(f"characters that do not exist were replaced ({type(exc).__name__})")
+        return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes)
+    except Exception as exc:  # whatever a body does, it is this feed's outcome, not the cycle's
+        message = strip_controls(f"{type(exc).__name__}: {exc}")[:300]
+        return ParsedFeed(feed_id, error=f"cannot parse the feed ({message})")
+
+
+def _stories(
+    feed_id: str,
+    feed_url: str,
+    language: str,
+    parsed: Any,
+    fetched_at: datetime,
+    base_url: str | None,
+    notes: list[str],
+) -> ParsedFeed:
     entries = parsed.get("entries", [])
-    warning = error = None
+    error = None
     if parsed.get("bozo"):
         exc = parsed.get("bozo_exception")
-        message = f"{type(exc).__name__}: {exc}" if exc else "malformed feed"
+        message = strip_controls(f"{type(exc).__name__}: {exc}" if exc else "malformed feed")
         if isinstance(exc, _ENCODING_NOTES):
-            warning = message
+            notes.append(message)
         elif entries:
-            warning = f"malformed feed, {len(entries)} entries recovered ({message})"
+            notes.append(f"malformed feed, {len(entries)} entries recovered ({message})")
         else:
             error = f"not a readable feed ({message})"
     elif not entries and not parsed.get("version"):
@@ -170,15 +311,18 @@ def parse_feed(
 
     stories: list[Story] = []
     for entry in entries:
-        title = clean_text(entry.get("title"))
-        summary = clean_text(_summary(entry))
+        title = clean_text(_text(entry.get("title")), MAX_TITLE_CHARS)
+        summary = clean_text(_summary(entry), MAX_SUMMARY_CHARS)
         if not title and not summary:
             continue
-        link = entry.get("link") or None
+        link = _reference(entry.get("link"))
         if link and not link.startswith(("http://", "https://")):
-            link = urljoin(feed_url, link)  # a relative link, resolved against the feed's address
-        guid = entry.get("id") or None
-        identity = story_identity(guid, link, title, summary, feed_url)
+            # A relative link, resolved against where the feed was fetched from.
+            link = _reference(urljoin(base_url or feed_url, link))
+        guid = _reference(entry.get("id"))
+        identity = story_identity(
+            strip_controls(str(entry.get("id") or "")) or None, link, title, summary, feed_url
+        )
         published = _entry_time(entry)
         event_at = published if published and _is_sane(published, fetched_at) else fetched_at
         stories.append(
@@ -195,5 +339,10 @@ def parse_feed(
                 language=language,
             )
         )
-    feed_title = clean_text(parsed.get("feed", {}).get("title")) or None
+    feed_title = clean_text(_text(parsed.get("feed", {}).get("title")), MAX_TITLE_CHARS) or None
+    warning = "; ".join(notes) if notes else None
     return ParsedFeed(feed_id, stories, len(entries), feed_title, warning, error)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

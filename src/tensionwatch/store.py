@@ -1,18 +1,22 @@
-"""The DuckDB store: migrations, feed state, and one write transaction per cycle.
+"""The DuckDB store: migrations, feed state, and one write transaction per stored cycle.
 
 DuckDB lets one process write a file at a time, and a read-write session held elsewhere (an
 analyst's DuckDB CLI, say) blocks us. So the cycle reads its feed state through a read-only
 connection, which can share the file with other readers, and opens the file for writing only
-for its one transaction. If the lock does not free within `storage.lock_timeout_seconds`,
-the cycle's batch is kept as a JSON file in the pending folder beside the database and is
-stored by the next cycle that gets the lock: nothing fetched is lost, and since stories,
-fetches and runs have stable keys nothing is stored twice.
+for its writes. Every cycle's batch goes to the pending queue (pending.py) before the
+database is touched and leaves it when its transaction commits: a cycle killed mid-write, a
+lock that never frees within `storage.lock_timeout_seconds`, a full disk or a damaged file
+loses nothing fetched, and the next cycle that can write stores each kept batch in its own
+transaction. Stories, fetches and runs have stable keys, so nothing is stored twice.
+
+Errors from DuckDB are told apart by what they mean for the user: the lock held by another
+process (wait, then keep the batch), a damaged or foreign file (say so and what to do; never
+start an empty database in its place), a full disk, and a batch DuckDB refuses (set aside).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -27,8 +31,9 @@ import duckdb
 
 from tensionwatch.config import Config
 from tensionwatch.cycle import CycleBatch, CycleReport
-from tensionwatch.errors import DatabaseLockedError, StorageError
+from tensionwatch.errors import DatabaseDamagedError, DatabaseLockedError, StorageError
 from tensionwatch.fetch import NOT_MODIFIED, OK, UNCHANGED, FeedState
+from tensionwatch.pending import PendingQueue, UnreadableBatchError
 from tensionwatch.score import TopicScore
 
 
@@ -58,10 +63,30 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?:\. See also|$)", re.DOTALL)
+# DuckDB's words for a file lock held by another process, and for a damaged or foreign file.
+# Matched on whole phrases: "lock" alone is also in "block" (a checksum error names one).
+_LOCK_PHRASES = ("Could not set lock on file", "Conflicting lock is held")
+_DAMAGE_PHRASES = (
+    "not a valid DuckDB database file",
+    "Corrupt database file",
+    "Could not read enough bytes",
+    "does not match stored checksum",
+    "database has been invalidated",
+)
+_DISK_FULL_PHRASES = ("No space left on device", "File too large", "Disk quota exceeded")
+# DuckDB refuses these because of what is in a batch, not because of the file: such a batch
+# is set aside instead of blocking every later one.
+_BATCH_ERRORS = (
+    duckdb.ConversionException,
+    duckdb.ConstraintException,
+    duckdb.InvalidInputException,
+    duckdb.TypeMismatchException,
+    duckdb.OutOfRangeException,
+)
 
 
 def _is_lock_error(exc: Exception) -> bool:
-    return "lock" in str(exc).lower()
+    return any(phrase in str(exc) for phrase in _LOCK_PHRASES)
 
 
 def _lock_holder(exc: Exception) -> str:
@@ -69,38 +94,63 @@ def _lock_holder(exc: Exception) -> str:
     return match.group(1).strip() if match else "another process"
 
 
+class _RefusedBatch(Exception):
+    """DuckDB refused one batch's rows (see _BATCH_ERRORS)."""
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    # After a failed COMMIT DuckDB has already ended the transaction; a ROLLBACK would raise
+    # "no transaction is active" and hide the real error.
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+
+
 class Store:
-    def __init__(self, path: Path, lock_timeout: float = 60.0, lock_retry: float = 1.0):
+    def __init__(
+        self,
+        path: Path,
+        lock_timeout: float = 60.0,
+        lock_retry: float = 1.0,
+        max_pending_bytes: int = 512_000_000,
+    ):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.lock_retry = lock_retry
         self.pending_dir = self.path.with_name(self.path.name + ".pending")
+        self.queue = PendingQueue(self.pending_dir, max_pending_bytes)
         self.sql = load_statements(sql_dir() / "store.sql")
 
     @classmethod
     def from_config(cls, config: Config) -> Store:
         s = config.storage
-        return cls(config.database_path, s.lock_timeout_seconds, s.lock_retry_seconds)
+        return cls(
+            config.database_path,
+            s.lock_timeout_seconds,
+            s.lock_retry_seconds,
+            int(s.max_pending_mb * 1_000_000),
+        )
 
     # -- connections -------------------------------------------------------------------------
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, wait: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the file, waiting for another process's lock up to lock_timeout seconds."""
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
+        deadline = time.monotonic() + (self.lock_timeout if wait else 0)
         while True:
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only)
                 break
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
-                    raise StorageError(f"cannot open {self.path}: {exc}") from None
+                    raise self.explain_error(exc, "open") from None
                 if time.monotonic() >= deadline:
                     raise DatabaseLockedError(
                         f"{self.path} is locked by {_lock_holder(exc)}; waited "
-                        f"{self.lock_timeout:g} s (storage.lock_timeout_seconds)"
+                        f"{self.lock_timeout if wait else 0:g} s (storage.lock_timeout_seconds)"
                     ) from None
                 time.sleep(self.lock_retry)
         try:
@@ -108,6 +158,22 @@ class Store:
             yield con
         finally:
             con.close()
+
+    def explain_error(self, exc: Exception, doing: str) -> StorageError:
+        """A DuckDB error as a StorageError that says what is wrong and what to do."""
+        if isinstance(exc, StorageError):
+            return exc
+        text = " ".join(str(exc).split())[:400]
+        if any(phrase in text for phrase in _DAMAGE_PHRASES):
+            return DatabaseDamagedError(
+                f"{self.path} is damaged or is not a tensionwatch database ({text}). Nothing "
+                f"was written to it. Move it aside (mv {self.path} {self.path}.damaged) and "
+                "restore a copy, or let the next cycle start a new database; fetched stories "
+                f"wait in {self.pending_dir} until then"
+            )
+        if any(phrase in text for phrase in _DISK_FULL_PHRASES):
+            return StorageError(f"cannot {doing} {self.path}: the disk is full ({text})")
+        return StorageError(f"cannot {doing} {self.path}: {text}")
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -147,28 +213,46 @@ class Store:
 
     # -- cycle -------------------------------------------------------------------------------
 
-    def load_states(self) -> dict[str, FeedState]:
-        """Conditional-GET state per feed; empty for a new database (fetch everything)."""
-        if not self.path.exists():
-            return {}
-        with self.connect(read_only=True) as con:
-            ((has_feeds,),) = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feeds'"
-            ).fetchall()
-            if not has_feeds:
-                return {}
-            rows = con.execute(self.sql["feed_states"]).fetchall()
+    def load_states(self, config: Config) -> dict[str, FeedState]:
+        """Conditional-GET state per configured feed: stored, updated by batches still pending.
+
+        Never waits for the lock and never fails: a feed without a usable state is fetched
+        whole. A state whose address is not the feed's configured address now is dropped, so
+        a moved feed is never asked "changed since?" with another address's validators.
+        """
+        states: dict[str, FeedState] = {}
+        if self.path.exists():
+            try:
+                with self.connect(read_only=True, wait=False) as con:
+                    ((has_feeds,),) = con.execute(
+                        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feeds'"
+                    ).fetchall()
+                    rows = con.execute(self.sql["feed_states"]).fetchall() if has_feeds else []
+                states = {row[0]: FeedState(*row[1:]) for row in rows}
+            except (StorageError, duckdb.Error):
+                pass  # locked or damaged: the write step says which
+        states.update(self.queue.feed_states())
+        addresses = {feed.name: feed.public_url for feed in config.feeds}
         return {
-            feed_id: FeedState(etag, modified, digest) for feed_id, etag, modified, digest in rows
+            feed_id: state
+            for feed_id, state in states.items()
+            if feed_id in addresses and state.url == addresses[feed_id]
         }
 
     def store_cycle(self, config: Config, batch: CycleBatch) -> CycleReport:
-        """Store this cycle and any kept from earlier failed writes, in one transaction.
+        """Store this cycle, and every cycle kept from earlier failed writes, oldest first.
 
-        If the database cannot be written, the batch is kept in the pending folder first and
-        the error is raised; the next cycle stores it.
+        The batch is kept in the pending queue first; if the database cannot be written, a
+        StorageError says why and the batch stays kept for the next cycle.
         """
-        pending = self._pending_batches()
+        notes: list[str] = []
+        journal: Path | None = None
+        try:
+            journal = self.queue.keep(batch)
+        except StorageError as exc:  # queue full or folder unwritable: the database may work
+            kept_error: StorageError | None = exc
+        else:
+            kept_error = None
         try:
             with self.connect() as con:
                 self.migrate(con)
@@ -176,23 +260,66 @@ class Store:
                 try:
                     self._upsert_feeds(con, config)
                     stale_topics = self.record_rule_versions(con, config)
-                    for earlier in pending:
-                        self._write(con, earlier)
-                    new_ids = self._write(con, batch)
                     con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    _rollback(con)
                     raise
-        except duckdb.Error as exc:
-            self._keep_pending(batch)
-            raise StorageError(f"cannot write {self.path}: {exc}") from None
-        except StorageError:
-            self._keep_pending(batch)
+                earlier_stored, new_ids = self._store_queue(con, batch, journal, notes)
+                if journal is None:
+                    new_ids = self._store_batch(con, batch)
+        except (duckdb.Error, StorageError, _RefusedBatch) as exc:
+            error = self.explain_error(exc, "write")
+            if journal is not None:
+                self.queue.remember_feed_states(_feed_states(batch))
+            elif kept_error is not None:
+                error = type(error)(f"{error}; and this cycle could not be kept: {kept_error}")
+            raise error from None
+        if not self.queue.paths():
+            self.queue.forget_feed_states()
+        return CycleReport(batch, frozenset(new_ids), earlier_stored, stale_topics, notes)
+
+    def _store_queue(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: CycleBatch,
+        journal: Path | None,
+        notes: list[str],
+    ) -> tuple[int, set[str]]:
+        """Store the kept batches one transaction each; returns (earlier stored, new ids)."""
+        earlier_stored, new_ids = 0, set()
+        for path in self.queue.paths():
+            if path == journal:
+                new_ids = self._store_batch(con, batch)
+                self.queue.remove(path)
+                continue
+            try:
+                self._store_batch(con, self.queue.load(path))
+            except UnreadableBatchError as exc:
+                aside = self.queue.set_aside(path)
+                notes.append(f"a kept cycle could not be read and was set aside as {aside} ({exc})")
+                continue
+            except _RefusedBatch as exc:
+                aside = self.queue.set_aside(path)
+                notes.append(
+                    f"a kept cycle was refused by the database, set aside as {aside} ({exc})"
+                )
+                continue
+            self.queue.remove(path)
+            earlier_stored += 1
+        return earlier_stored, new_ids
+
+    def _store_batch(self, con: duckdb.DuckDBPyConnection, batch: CycleBatch) -> set[str]:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            new_ids = self._write(con, batch)
+            con.execute("COMMIT")
+        except _BATCH_ERRORS as exc:
+            _rollback(con)
+            raise _RefusedBatch(" ".join(str(exc).split())[:300]) from None
+        except BaseException:
+            _rollback(con)
             raise
-        for earlier in pending:
-            with suppress(FileNotFoundError):
-                (self.pending_dir / f"{earlier.run_id}.json").unlink()
-        return CycleReport(batch, frozenset(new_ids), len(pending), stale_topics)
+        return new_ids
 
     def _upsert_feeds(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
         feeds = config.feeds
@@ -200,7 +327,7 @@ class Store:
             self.sql["upsert_feeds"],
             {
                 "feed_id": [f.name for f in feeds],
-                "url": [f.url for f in feeds],
+                "url": [f.public_url for f in feeds],
                 "language": [f.language for f in feeds],
                 "now": datetime.now(UTC),
             },
@@ -232,6 +359,7 @@ class Store:
                 self.sql["update_feed_states"],
                 {
                     "feed_id": [o.feed_id for o in kept],
+                    "url": [o.url for o in kept],
                     "title": [o.title for o in kept],
                     "etag": [o.etag for o in kept],
                     "last_modified": [o.last_modified for o in kept],
@@ -304,25 +432,6 @@ class Store:
     def _feed_ids(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return [row[0] for row in con.execute("SELECT feed_id FROM feeds").fetchall()]
 
-    # -- pending batches ---------------------------------------------------------------------
-
-    def _keep_pending(self, batch: CycleBatch) -> Path:
-        self.pending_dir.mkdir(parents=True, exist_ok=True)
-        target = self.pending_dir / f"{batch.run_id}.json"
-        partial = target.with_suffix(".json.partial")
-        partial.write_text(json.dumps(batch.to_json(), ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, target)  # atomic: a crash never leaves half a batch behind
-        return target
-
-    def _pending_batches(self) -> list[CycleBatch]:
-        if not self.pending_dir.is_dir():
-            return []
-        batches = []
-        for path in sorted(self.pending_dir.glob("*.json")):
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            batches.append(CycleBatch.from_json(data))
-        return sorted(batches, key=lambda b: b.started_at)
-
     def find_story(self, story_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """A stored story (by id or unique id prefix) and its stored scores."""
         if not self.path.exists():
@@ -344,7 +453,7 @@ class Store:
         return story, scores
 
     def pending_count(self) -> int:
-        return len(list(self.pending_dir.glob("*.json"))) if self.pending_dir.is_dir() else 0
+        return self.queue.count()
 
 
 _FETCH_COLUMNS = (
@@ -364,6 +473,15 @@ _FETCH_COLUMNS = (
     "error",
     "warning",
 )
+
+
+def _feed_states(batch: CycleBatch) -> list[tuple[str, FeedState]]:
+    """Each feed's conditional-GET state after this batch (failed fetches change nothing)."""
+    return [
+        (o.feed_id, FeedState(o.url, o.etag, o.last_modified, o.body_hash))
+        for o in batch.outcomes
+        if not o.failed
+    ]
 
 
 def _columns(rows: list[Any], extra: dict[str, Any]) -> dict[str, list[Any]]:

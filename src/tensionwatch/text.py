@@ -11,17 +11,61 @@ import html
 import re
 import unicodedata
 
-_BLOCK_TAGS = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^<>]*>")
 _ENTITY = re.compile(r"&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
 _SPACE = re.compile(r"\s+")
+# Script and style blocks go with their content. Found by a linear scan, not one regex with
+# `.*?` up to the closing tag: that regex rescans to the end of the text from every unclosed
+# `<script`, and a summary of repeated "&lt;script&gt;" took minutes (issue 11).
+_BLOCK_OPEN = re.compile(r"<\s*(script|style)\b", re.IGNORECASE)
+_BLOCK_CLOSE = {
+    name: re.compile(rf"<\s*/\s*{name}\s*>", re.IGNORECASE) for name in ("script", "style")
+}
+# Characters that are never text: C0 controls but tab and line breaks, DEL, C1 controls,
+# lone surrogates (which no UTF-8 encoder, DuckDB's included, accepts) and the two
+# noncharacters U+FFFE / U+FFFF. An ESC in a headline must not reach a terminal.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+# The longest title and summary kept: enough for any real headline and lead; a 5 MB "title"
+# from a broken or hostile feed is cut (and scored) at this length.
+MAX_TITLE_CHARS = 1_000
+MAX_SUMMARY_CHARS = 20_000
 
 
-def clean_text(raw: str | None) -> str:
-    """Strip tags, decode entities and collapse whitespace in a feed title or summary."""
+def _drop_blocks(text: str) -> str:
+    if "<" not in text:
+        return text
+    kept: list[str] = []
+    position = 0
+    unclosed: set[str] = set()  # a block with no closing tag after here: its tag alone goes
+    for opening in _BLOCK_OPEN.finditer(text):
+        name = opening.group(1).lower()
+        if opening.start() < position or name in unclosed:
+            continue
+        closing = _BLOCK_CLOSE[name].search(text, opening.end())
+        if closing is None:
+            unclosed.add(name)
+            continue
+        kept.append(text[position : opening.start()])
+        position = closing.end()
+    kept.append(text[position:])
+    return " ".join(kept)
+
+
+def strip_controls(text: str) -> str:
+    """Text without control characters, lone surrogates or noncharacters (see _NOT_TEXT)."""
+    return _NOT_TEXT.sub("", text)
+
+
+def clean_text(raw: str | None, limit: int | None = None) -> str:
+    """Strip tags, decode entities and collapse whitespace in a feed title or summary.
+
+    The result never holds markup, control characters or lone surrogates, and is at most
+    `limit` characters long (cut at a word boundary, with "…") when a limit is given.
+    """
     if not raw:
         return ""
-    text = _TAG.sub(" ", _BLOCK_TAGS.sub(" ", raw))
+    text = _TAG.sub(" ", _drop_blocks(raw))
     # Feeds often escape their HTML twice ("&amp;#8217;", "&lt;p&gt;"): undo at most two layers,
     # so a story never reaches an analyst with markup or entities left in it.
     for _ in range(2):
@@ -29,10 +73,15 @@ def clean_text(raw: str | None) -> str:
             break
         text = html.unescape(text)
         if "<" in text:
-            text = _TAG.sub(" ", _BLOCK_TAGS.sub(" ", text))
+            text = _TAG.sub(" ", _drop_blocks(text))
         if not _ENTITY.search(text):
             break
-    return _SPACE.sub(" ", text).strip()
+    text = _SPACE.sub(" ", strip_controls(text)).strip()
+    if limit is not None and len(text) > limit:
+        cut = text[: limit - 1]
+        space = cut.rfind(" ")
+        text = (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+    return text
 
 
 def _fold_table() -> dict[int, str]:
