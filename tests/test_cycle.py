@@ -92,7 +92,7 @@ def test_cycle_stores_what_each_feed_should_give(config):
         got["broken"][:3] == ("ok", 3, 3)
         and "malformed feed, 3 entries recovered" in got["broken"][4]
     )
-    assert got["login"][0] == "error" and "not a readable feed" in got["login"][3]
+    assert got["login"][0] == "error" and "an HTML page, not a feed" in got["login"][3]
     assert got["error"][0] == "error" and got["error"][3].startswith("HTTP 500")
     assert got["slow"][0] == "error" and "2 s" in got["slow"][3]
     assert query(config, "SELECT count(*) FROM stories") == [(24,)]

@@ -16,7 +16,9 @@ import calendar
 import codecs
 import hashlib
 import io
+import json
 import re
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,12 +238,66 @@ def _feedparser(body: bytes, headers: Mapping[str, str]) -> Any:
         warnings.simplefilter("ignore")
         # No sanitising and no relative-link resolution inside summaries: clean_text strips all
         # markup anyway, and together they were a third of feedparser's time (bench/RESULTS.md).
-        return feedparser.parse(
+        parsed = feedparser.parse(
             io.BytesIO(body),
             response_headers=dict(headers),
             sanitize_html=False,
             resolve_relative_uris=False,
         )
+    parsed["_head"] = body[:1024]  # for telling an HTML page from a broken feed
+    return parsed
+
+
+_HTML_START = re.compile(rb"<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _json_feed(body: bytes) -> dict[str, Any]:
+    """A JSON Feed (jsonfeed.org, versions 1 and 1.1) in the shape feedparser gives a feed.
+
+    feedparser reads RSS and Atom only; JSON Feed is what some publishers offer instead.
+    """
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return {"bozo": True, "bozo_exception": exc, "entries": []}
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org" not in version:
+        return {"entries": [], "_head": b""}  # JSON, but not a feed: "not a feed"
+    entries = []
+    for item in document.get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        entries.append(
+            {
+                "id": _text(item.get("id"))
+                or (str(item["id"]) if isinstance(item.get("id"), int) else ""),
+                "link": _text(item.get("url")) or _text(item.get("external_url")),
+                "title": _text(item.get("title")),
+                "summary": _text(item.get("summary"))
+                or _text(item.get("content_text"))
+                or _text(item.get("content_html")),
+                "published_parsed": _json_time(
+                    item.get("date_published") or item.get("date_modified")
+                ),
+            }
+        )
+    return {"version": "json", "feed": {"title": _text(document.get("title"))}, "entries": entries}
+
+
+def _json_time(value: Any) -> time.struct_time | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).timetuple()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _reference(value: Any) -> str | None:
@@ -272,6 +328,11 @@ def parse_feed(
         body, headers, note = read_as_utf8(body, headers, language)
         if note:
             notes.append(note)
+        if not body.strip():
+            return ParsedFeed(feed_id, error="empty response: the body holds no feed")
+        if _looks_like_json(body):
+            parsed = _json_feed(body)
+            return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes)
         try:
             parsed = _feedparser(body, headers)
         except Exception as exc:  # feedparser raises on some bodies (issue 11); try once more
@@ -308,6 +369,8 @@ def _stories(
             error = f"not a readable feed ({message})"
     elif not entries and not parsed.get("version"):
         error = "not a feed (no RSS or Atom document found)"
+    if error and not entries and _HTML_START.search(parsed.get("_head", b"")):
+        error = "an HTML page, not a feed (the address may be a web page, or a login or error page)"
 
     stories: list[Story] = []
     for entry in entries:
