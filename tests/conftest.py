@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # No test may reach beyond 127.0.0.1, and Prefect must not phone home from CI.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The suite runs in a zone that is not UTC (UTC+3, no daylight saving), as an analyst in
+# Istanbul would: a test or a query that only works in UTC fails here, not in their hands.
+os.environ["TZ"] = "Europe/Istanbul"
+time.tzset()
 
 
 @pytest.fixture

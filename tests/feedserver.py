@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class Route:
     conditional: bool = False  # send ETag/Last-Modified and honour If-None-Match/-Modified-Since
     redirect: str | None = None
     gzip: bool = False
+    last_modified: str = LAST_MODIFIED  # sent when conditional; If-Modified-Since compared to it
     extra_headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -42,8 +44,23 @@ class Request:
     status: int
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that gave up mid-request (the timeout tests do): nothing to report
+
+
+def _not_modified_since(asked: str | None, last_modified: str) -> bool:
+    """If-Modified-Since as servers answer it: 304 when the copy asked about is not older."""
+    if not asked:
+        return False
+    try:
+        return parsedate_to_datetime(asked) >= parsedate_to_datetime(last_modified)
+    except (TypeError, ValueError):
+        return False
+
+
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         server = self
@@ -60,13 +77,15 @@ class FeedServer:
                 server.requests.append(request)
                 server._answer(self, request)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # Any address of the loopback range (127.0.0.2 is a second "host" on the same machine).
+        self._httpd = _QuietServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -96,8 +115,10 @@ class FeedServer:
         if route.conditional and route.status == 200:
             etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
             headers["ETag"] = etag
-            headers["Last-Modified"] = LAST_MODIFIED
-            if handler.headers.get("If-None-Match") == etag:
+            headers["Last-Modified"] = route.last_modified
+            if handler.headers.get("If-None-Match") == etag or _not_modified_since(
+                handler.headers.get("If-Modified-Since"), route.last_modified
+            ):
                 return self._send(handler, request, 304, b"", None, headers)
         body = route.body
         if route.gzip:

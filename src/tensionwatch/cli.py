@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         err = Console(stderr=True)
         where = f" ({exc.path})" if exc.path else ""
-        err.print(Text.assemble(("config error", "bold red"), plain(f"{where}:")))
+        err.print(Text.assemble(("config error", "bold red"), plain(f"{where}:")), soft_wrap=True)
         for problem in exc.problems:
             err.print(plain(f"  {problem}"), highlight=False, soft_wrap=True)
         return 2
