@@ -185,6 +185,9 @@ def test_locked_database_loses_nothing(config):
         assert time.monotonic() - started >= 2  # it waited lock_timeout_seconds
         assert f"(PID {holder.pid})" in str(caught.value)
         assert store.pending_count() == 1
+        # What feeds said, and their addresses, readable by the owner only.
+        (kept,) = store.queue.paths()
+        assert kept.stat().st_mode & 0o077 == 0 and store.pending_dir.stat().st_mode & 0o077 == 0
     finally:
         holder.kill()
         holder.wait()
