@@ -56,6 +56,9 @@ def store_cycle(store: Store, config: Config, batch: CycleBatch) -> CycleResult:
         return CycleResult(store.store_cycle(config, batch))
     except StorageError as exc:
         return CycleResult(None, str(exc), store.pending_count())
+    except Exception as exc:  # a bug; the batch is already kept, so say so in one line
+        error = f"unexpected {type(exc).__name__}: {exc}"
+        return CycleResult(None, error, store.pending_count())
 
 
 # The only parameter is the config file's path: a Config holds feed addresses with secrets

@@ -313,9 +313,13 @@ class Store:
         try:
             new_ids = self._write(con, batch)
             con.execute("COMMIT")
-        except _BATCH_ERRORS as exc:
+        except (*_BATCH_ERRORS, UnicodeError, TypeError, ValueError) as exc:
+            # DuckDB refused a value, or the driver could not bind one (a lone surrogate in a
+            # batch file edited by hand, a number where text belongs): this batch, not the file.
             _rollback(con)
-            raise _RefusedBatch(" ".join(str(exc).split())[:300]) from None
+            raise _RefusedBatch(
+                f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            ) from None
         except BaseException:
             _rollback(con)
             raise
