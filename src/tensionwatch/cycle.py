@@ -11,8 +11,9 @@ database cannot be written, and stored by the next cycle (see store.py).
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from tensionwatch.config import Config
@@ -65,9 +66,9 @@ class CycleBatch:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "rules_versions": self.rules_versions,
-            "outcomes": [_plain(asdict(o)) for o in self.outcomes],
-            "stories": [_plain(asdict(s)) for s in self.stories],
-            "scores": [[sid, asdict(score)] for sid, score in self.scores],
+            "outcomes": [_plain(o) for o in self.outcomes],
+            "stories": [_plain(s) for s in self.stories],
+            "scores": [[sid, _plain(score)] for sid, score in self.scores],
         }
 
     @classmethod
@@ -83,8 +84,19 @@ class CycleBatch:
         )
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+def _plain(row: Any) -> dict[str, Any]:
+    """A flat dataclass as a JSON-ready dict. Not dataclasses.asdict: it deep-copies every
+    nested value, which took 2.5 s for a cold cycle's 25,000 stories (bench/RESULTS.md)."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name in _field_names(type(row))
+        for value in (getattr(row, name),)
+    }
+
+
+@cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
 
 
 def _times(kind: type, row: dict[str, Any]) -> dict[str, Any]:
