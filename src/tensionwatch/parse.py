@@ -79,7 +79,14 @@ LEGACY_ENCODINGS = {
 }
 _XML_DECLARATION = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._-]+)([\"'])")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Byte-order marks and their codecs; UTF-32 first, as its little-endian mark starts like UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 # A numeric character reference: feedparser raises on those that name no character.
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
 # The longest guid and link kept (the story id is computed from the whole value).
@@ -146,10 +153,24 @@ def story_id(identity: str) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
+# A numeric zone at the end of a date: feedparser reads "+9999" as 99 h 99 min, a date
+# shifted by four days. Real zones lie within ±14:00.
+_ZONE = re.compile(r"([+-])(\d{2}):?(\d{2})\s*$")
+
+
+def _impossible_zone(raw: Any) -> bool:
+    zone = _ZONE.search(raw) if isinstance(raw, str) else None
+    return bool(zone) and (
+        int(zone.group(2)) * 60 + int(zone.group(3)) > 14 * 60 or int(zone.group(3)) > 59
+    )
+
+
 def _entry_time(entry: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         # dict.get: feedparser's own get() maps missing keys to others, with a warning.
         parsed = dict.get(entry, key)  # type: ignore[call-overload]
+        if parsed and _impossible_zone(dict.get(entry, key.removesuffix("_parsed"))):  # type: ignore[call-overload]
+            continue
         if parsed:
             try:
                 return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
@@ -187,30 +208,48 @@ def _declared_encoding(body: bytes, headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def _as_utf8(text: str, headers: dict[str, str]) -> bytes:
+    """Text handed to feedparser as UTF-8, with the headers and XML declaration saying so."""
+    media_type = headers.get("content-type", "application/xml").split(";")[0].strip()
+    headers["content-type"] = f"{media_type or 'application/xml'}; charset=utf-8"
+    return _XML_DECLARATION.sub(rb"\1utf-8\3", text.encode("utf-8"), count=1)
+
+
 def read_as_utf8(
     body: bytes, headers: Mapping[str, str], language: str
 ) -> tuple[bytes, dict[str, str], str | None]:
     """The body and headers to hand feedparser, and a note when the body was re-read.
 
-    A body that declares UTF-8 (or nothing, which for XML means UTF-8) but is not UTF-8 is
-    decoded in its language's legacy encoding and handed on as UTF-8; anything else is left
-    to feedparser's own detection.
+    - A byte-order mark decides the encoding, whatever the headers say (feedparser lets a
+      `charset=utf-16` header override a big-endian mark and reads the body backwards).
+    - A body that declares UTF-8 (or nothing, which for XML means UTF-8) but is not UTF-8 is
+      UTF-8 with a few damaged bytes if most of its non-ASCII bytes form valid UTF-8 (the
+      damaged ones become U+FFFD); otherwise it is read in its language's legacy encoding.
+    - Anything else is left to feedparser's own detection.
     """
     kept = dict(headers)
-    if body.startswith(_BOMS) or _declared_encoding(body, kept) not in (None, "utf-8"):
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            text = body[len(bom) :].decode(codec, errors="replace")
+            return _as_utf8(text, kept), kept, None
+    if _declared_encoding(body, kept) not in (None, "utf-8"):
         return body, kept, None
     try:
         body.decode("utf-8")
         return body, kept, None
     except UnicodeDecodeError:
         pass
+    text = body.decode("utf-8", errors="replace")
+    # Legacy single-byte text almost never forms valid UTF-8 sequences by chance, so bytes in
+    # valid multi-byte sequences outnumbering the damaged ones means UTF-8 with some damage.
+    damaged = text.count("\ufffd")
+    valid = sum(len(char.encode()) for char in text if char > "\x7f" and char != "\ufffd")
+    if valid >= damaged:
+        note = f"{damaged} byte sequence(s) that are not UTF-8 were replaced by U+FFFD"
+        return _as_utf8(text, kept), kept, note
     legacy = LEGACY_ENCODINGS.get(language, "cp1252")
-    text = body.decode(legacy, errors="replace")
-    recoded = _XML_DECLARATION.sub(rb"\1utf-8\3", text.encode("utf-8"), count=1)
-    media_type = kept.get("content-type", "application/xml").split(";")[0].strip()
-    kept["content-type"] = f"{media_type or 'application/xml'}; charset=utf-8"
     note = f"declared UTF-8 but is not: read as {legacy}, the usual encoding for {language!r}"
-    return recoded, kept, note
+    return _as_utf8(body.decode(legacy, errors="replace"), kept), kept, note
 
 
 def _is_character(code: int) -> bool:
@@ -252,7 +291,7 @@ _HTML_START = re.compile(rb"<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", r
 
 
 def _looks_like_json(body: bytes) -> bool:
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
 
 
 def _json_feed(body: bytes) -> dict[str, Any]:
@@ -266,7 +305,7 @@ def _json_feed(body: bytes) -> dict[str, Any]:
         return {"bozo": True, "bozo_exception": exc, "entries": []}
     version = document.get("version") if isinstance(document, dict) else None
     if not isinstance(version, str) or "jsonfeed.org" not in version:
-        return {"entries": [], "_head": b""}  # JSON, but not a feed: "not a feed"
+        return {"entries": [], "_not_a_feed": "JSON, but not a JSON Feed (no jsonfeed.org version)"}
     entries = []
     for item in document.get("items") or []:
         if not isinstance(item, dict):
@@ -367,8 +406,8 @@ def _stories(
             notes.append(f"malformed feed, {len(entries)} entries recovered ({message})")
         else:
             error = f"not a readable feed ({message})"
-    elif not entries and not parsed.get("version"):
-        error = "not a feed (no RSS or Atom document found)"
+    if not error and not entries and not parsed.get("version"):
+        error = parsed.get("_not_a_feed") or "not a feed (no RSS or Atom document found)"
     if error and not entries and _HTML_START.search(parsed.get("_head", b"")):
         error = "an HTML page, not a feed (the address may be a web page, or a login or error page)"
 
