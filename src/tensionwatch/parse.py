@@ -232,7 +232,8 @@ def read_as_utf8(
         if body.startswith(bom):
             text = body[len(bom) :].decode(codec, errors="replace")
             return _as_utf8(text, kept), kept, None
-    if _declared_encoding(body, kept) not in (None, "utf-8"):
+    if body.lstrip()[:1] != b"<" or _declared_encoding(body, kept) not in (None, "utf-8"):
+        # Not ASCII-compatible XML (EBCDIC, say), or another encoding declared: feedparser's.
         return body, kept, None
     try:
         body.decode("utf-8")
@@ -404,6 +405,8 @@ def _stories(
             notes.append(message)
         elif entries:
             notes.append(f"malformed feed, {len(entries)} entries recovered ({message})")
+        elif parsed.get("version"):  # a feed with no entries, and a flaw: empty, not broken
+            notes.append(f"malformed feed with no entries ({message})")
         else:
             error = f"not a readable feed ({message})"
     if not error and not entries and not parsed.get("version"):
