@@ -53,3 +53,23 @@ def test_entries_without_title_or_summary_are_skipped_but_counted():
         rss("<item><link>https://wire.example.com/x</link></item><item><title>B</title></item>")
     )
     assert parsed.entries_seen == 2 and [s.title for s in parsed.stories] == ["B"]
+
+
+def test_a_feed_in_ebcdic_is_left_to_feedparser_and_read():
+    # Not ASCII-compatible: the UTF-8 repair must not touch it (it once read EBCDIC as cp1252).
+    document = (
+        '<?xml version="1.0" encoding="cp037"?><rss version="2.0"><channel><title>Desk</title>'
+        "<item><title>Iran and Israel trade warnings</title><link>https://ex.example/e</link>"
+        "</item></channel></rss>"
+    )
+    parsed = parse_feed("f", "https://ex.example/feed", "en", document.encode("cp037"), {}, SEEN)
+    assert parsed.error is None
+    assert [s.title for s in parsed.stories] == ["Iran and Israel trade warnings"]
+
+
+def test_an_empty_feed_with_a_flaw_is_empty_not_broken():
+    # No items yet, and an HTML entity XML does not define in the channel title.
+    document = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Caf&eacute; desk</title></channel></rss>'
+    parsed = parse_feed("f", "https://ex.example/feed", "en", document, {}, SEEN)
+    assert parsed.error is None and parsed.stories == []
+    assert "malformed feed with no entries" in (parsed.warning or "")
