@@ -29,6 +29,7 @@ from tensionwatch.errors import StorageError
 from tensionwatch.fetch import FeedState
 
 STATES_FILE = "feed_states.json"
+PARTIAL = ".partial"  # a file being written; one left by a killed cycle is removed
 UNREADABLE_DIR = "unreadable"
 
 
@@ -42,13 +43,19 @@ class UnreadableBatchError(StorageError):
 
 def _write_atomically(target: Path, text: str) -> None:
     """Write a whole file or nothing: a crash leaves the old file or the new one, never half."""
-    partial = target.with_name(target.name + ".partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, target)
+    partial = target.with_name(target.name + PARTIAL)
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        # A full disk leaves a file as big as the space that was left: never keep it.
+        with suppress(OSError):
+            partial.unlink()
+        raise
 
 
 class PendingQueue:
@@ -87,13 +94,15 @@ class PendingQueue:
 
     def keep(self, batch: CycleBatch) -> Path:
         """Write the batch to the queue; PendingFullError if that would pass the size limit."""
+        self._remove_partial_files()
         text = json.dumps(batch.to_json(), ensure_ascii=False)
         size = len(text.encode("utf-8"))
         held = self.size_bytes()
         if held and held + size > self.max_bytes:
             raise PendingFullError(
-                f"the pending queue {self.folder} holds {held / 1e6:.0f} MB in {self.count()} "
-                f"cycle(s), its limit is {self.max_bytes / 1e6:.0f} MB (storage.max_pending_mb)"
+                f"the pending queue {self.folder} holds {_megabytes(held)} in {self.count()} "
+                f"cycle(s); this one needs {_megabytes(size)} more and the limit is "
+                f"{_megabytes(self.max_bytes)} (storage.max_pending_mb)"
             )
         self._ensure_folder()
         target = self.folder / f"{batch.started_at:%Y%m%dT%H%M%S%fZ}-{batch.run_id}.json"
@@ -103,11 +112,18 @@ class PendingQueue:
             raise StorageError(f"cannot keep the cycle in {self.folder}: {exc}") from None
         return target
 
+    def _remove_partial_files(self) -> None:
+        """Files a killed cycle was writing: never whole, never read. (Cycles never overlap.)"""
+        if self.folder.is_dir():
+            for partial in self.folder.glob("*" + PARTIAL):
+                with suppress(OSError):
+                    partial.unlink()
+
     def load(self, path: Path) -> CycleBatch:
         try:
             data: Any = json.loads(path.read_text(encoding="utf-8"))
             return CycleBatch.from_json(data)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except Exception as exc:  # whatever is in the file: deep nesting, wrong shapes, bytes
             raise UnreadableBatchError(
                 f"{path.name}: {type(exc).__name__}: {str(exc)[:200]}"
             ) from None
@@ -147,3 +163,7 @@ class PendingQueue:
     def forget_feed_states(self) -> None:
         with suppress(OSError):
             (self.folder / STATES_FILE).unlink()
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size < 10e6 else f"{size / 1e6:.0f} MB"

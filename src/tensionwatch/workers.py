@@ -10,7 +10,8 @@ also puts both cores to work on a cold cycle.
 
 Workers are forked from a "forkserver" that has imported this module, not from the cycle's
 own process (which may run threads for Prefect or httpx: forking those is unsafe). Each worker
-compiles the topic rules once.
+compiles the topic rules once. Like any multiprocessing child, a worker imports the caller's
+main module: a script that runs a cycle needs the `if __name__ == "__main__":` guard.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def feed_workers(
 ) -> Iterator[FeedWorkers]:
     """A pool for one cycle (or one test); its processes are stopped on leaving."""
     context = multiprocessing.get_context("forkserver")
-    # Workers import only tensionwatch, never the caller's __main__ (a CLI, a notebook).
+    # The forkserver imports tensionwatch once, so each worker starts without importing it.
     context.set_forkserver_preload(["tensionwatch.workers"])
     pool = ProcessPool(
         max_workers=workers or default_workers(),
