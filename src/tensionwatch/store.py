@@ -207,7 +207,9 @@ class Store:
                 )
                 con.execute("COMMIT")
             except duckdb.Error as exc:
-                con.execute("ROLLBACK")
+                _rollback(con)
+                if any(phrase in str(exc) for phrase in _DAMAGE_PHRASES + _DISK_FULL_PHRASES):
+                    raise self.explain_error(exc, "migrate") from None
                 raise StorageError(f"migration {version:03d}_{name} failed: {exc}") from None
         return newest
 
