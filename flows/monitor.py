@@ -31,25 +31,26 @@ class CycleResult:
 
 
 # Caching is off everywhere: every cycle must really fetch, and bodies are not worth hashing.
-@task(name="read feed state", cache_policy=NO_CACHE)
+# Results are never persisted: they hold feed addresses with their secrets, and whole bodies.
+@task(name="read feed state", cache_policy=NO_CACHE, persist_result=False)
 def read_feed_state(store: Store, config: Config) -> dict[str, FeedState]:
     """Read each feed's ETag / Last-Modified / body hash for conditional GET."""
     return store.load_states(config)
 
 
-@task(name="fetch feeds", cache_policy=NO_CACHE)
+@task(name="fetch feeds", cache_policy=NO_CACHE, persist_result=False)
 def fetch_all_feeds(config: Config, states: dict[str, FeedState]) -> list[FetchResult]:
     """Fetch every configured feed concurrently, politely, within the configured limits."""
     return fetch_feeds(config.feeds, states, config.fetch)
 
 
-@task(name="parse and score stories", cache_policy=NO_CACHE)
+@task(name="parse and score stories", cache_policy=NO_CACHE, persist_result=False)
 def parse_and_score_stories(config: Config, results: list[FetchResult]) -> CycleBatch:
     """Parse fetched bodies into stories and score each against every topic."""
     return parse_and_score(config, new_batch(config), results)
 
 
-@task(name="store cycle in DuckDB", cache_policy=NO_CACHE)
+@task(name="store cycle in DuckDB", cache_policy=NO_CACHE, persist_result=False)
 def store_cycle(store: Store, config: Config, batch: CycleBatch) -> CycleResult:
     """Write the cycle (kept as pending if the database cannot take it now)."""
     try:
@@ -63,7 +64,7 @@ def store_cycle(store: Store, config: Config, batch: CycleBatch) -> CycleResult:
 
 # The only parameter is the config file's path: a Config holds feed addresses with secrets
 # from the environment in them, and Prefect stores every flow run's parameters.
-@flow(name="tensionwatch-monitor")
+@flow(name="tensionwatch-monitor", persist_result=False)
 def monitor(config_path: str | None = None) -> State:
     """One monitoring cycle over the feeds and topics in config.yaml."""
     config = load_config(config_path)

@@ -19,6 +19,10 @@ ON CONFLICT (feed_id) DO UPDATE SET
     url = excluded.url,
     language = excluded.language;
 
+-- name: run_is_stored
+-- A kept batch replayed after its cycle was stored (killed between COMMIT and clean-up).
+SELECT 1 FROM runs WHERE run_id = $run_id;
+
 -- name: known_story_ids
 -- Which of the given story ids are already stored.
 SELECT story_id FROM stories WHERE story_id IN (SELECT unnest($story_id));

@@ -119,3 +119,18 @@ def test_cli_reports_yaml_syntax_errors_with_a_line_number(tmp_path):
 
 def test_a_config_without_feeds_is_refused():
     assert problems_of(minimal(feeds=[])) == ["feeds: needs at least one entry"]
+
+
+def test_a_secret_in_a_partly_percent_encoded_address_is_hidden(monkeypatch, tmp_path):
+    monkeypatch.setenv("TW_TOKEN", "ab cd/ef-ä")
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "feeds:\n  - {name: a, url: 'https://ex.example/f?t=${TW_TOKEN}'}\n"
+        "topics:\n  t: {title: T, actors: {x: [alpha]}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    # How an HTTP client writes the address it ended at: some characters encoded, some not.
+    final_url = "https://ex.example/f?t=ab%20cd/ef-%C3%A4"
+    assert config.redact(final_url) == "https://ex.example/f?t=${TW_TOKEN}"
+    assert config.feeds[0].public_url == "https://ex.example/f?t=${TW_TOKEN}"

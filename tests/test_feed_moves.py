@@ -78,3 +78,29 @@ def test_a_feed_redirected_to_another_host_keeps_its_story_ids(feed_server, tmp_
         assert query(config, "SELECT count(*) FROM stories") == [(3,)]
     finally:
         cdn.stop()
+
+
+RELATIVE_LINKS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- No guids, relative links: the story is known by its link, resolved against the feed. -->
+<rss version="2.0"><channel><title>Desk</title>
+<item><title>Iran vows response to Israeli strike</title><link>/world/iran-vows</link></item>
+<item><title>Sanctions on chips bound for Russia via Turkey</title><link>/world/chips</link></item>
+</channel></rss>"""
+
+
+def test_relative_links_keep_their_story_ids_when_the_feed_starts_redirecting(
+    feed_server, tmp_path
+):
+    cdn = FeedServer(host="127.0.0.2").start()
+    try:
+        feed_server.routes["/feed.xml"] = Route(body=RELATIVE_LINKS)
+        config = load_config(
+            write_config(tmp_path, [{"name": "desk", "url": feed_server.url("/feed.xml")}])
+        )
+        assert len(run_cycle(config).new_story_ids) == 2
+        cdn.routes["/feed.xml"] = Route(body=RELATIVE_LINKS + b"\n<!-- via the CDN -->")
+        feed_server.routes["/feed.xml"] = Route(redirect=cdn.url("/feed.xml"))
+        assert run_cycle(config).new_story_ids == frozenset()
+        assert query(config, "SELECT count(*) FROM stories") == [(2,)]
+    finally:
+        cdn.stop()

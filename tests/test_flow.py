@@ -106,15 +106,23 @@ def test_a_token_from_the_environment_never_reaches_the_database_prefect_or_outp
     )
     feed_server.routes[f"/signed.xml?token={token}"] = Route.file("world_rss20.xml")
     feed_server.routes["/failing.xml?token=" + token] = Route(status=500, body=token.encode())
+    # A private feed that echoes its token in every item's link and guid.
+    echo = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Echo</title>'
+        f"<item><title>Members' briefing</title><link>https://ex.example/b?token={token}</link>"
+        f"<guid>https://ex.example/b?token={token}</guid></item></channel></rss>"
+    )
+    feed_server.routes[f"/echo.xml?token={token}"] = Route(body=echo.encode())
     feeds = [
         {"name": "private", "url": feed_server.url("/private.xml?token=${TW_FEED_TOKEN}")},
         {"name": "failing", "url": feed_server.url("/failing.xml?token=${TW_FEED_TOKEN}")},
+        {"name": "echo", "url": feed_server.url("/echo.xml?token=${TW_FEED_TOKEN}")},
     ]
     path = write_config(tmp_path, feeds)
     assert main(["run", "--config", str(path)]) == 0
     captured = capsys.readouterr()
     assert token not in captured.out + captured.err
-    assert "1 ok, 0 unchanged, 1 failed · 9 new stories" in captured.out
+    assert "2 ok, 0 unchanged, 1 failed · 10 new stories" in captured.out
 
     with duckdb.connect(str(tmp_path / "tw.duckdb"), read_only=True) as con:
         text_columns = con.execute(
@@ -127,6 +135,7 @@ def test_a_token_from_the_environment_never_reaches_the_database_prefect_or_outp
             ).fetchall()
             assert leaks == [(0,)], f"{table}.{column} holds the token"
         assert con.execute("SELECT url FROM feeds ORDER BY feed_id").fetchall() == [
+            (feed_server.url("/echo.xml?token=${TW_FEED_TOKEN}"),),
             (feed_server.url("/failing.xml?token=${TW_FEED_TOKEN}"),),
             (feed_server.url("/private.xml?token=${TW_FEED_TOKEN}"),),
         ]

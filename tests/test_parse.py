@@ -73,3 +73,29 @@ def test_an_empty_feed_with_a_flaw_is_empty_not_broken():
     parsed = parse_feed("f", "https://ex.example/feed", "en", document, {}, SEEN)
     assert parsed.error is None and parsed.stories == []
     assert "malformed feed with no entries" in (parsed.warning or "")
+
+
+def test_one_entry_with_an_unreadable_link_costs_only_that_entry():
+    items = "".join(
+        f"<item><title>Story {n}</title><link>{link}</link></item>"
+        for n, link in enumerate(
+            ["https://ex.example:99999/a", "http://[::1/x", "https://ex.example/fine"]
+        )
+    )
+    parsed = parse(rss(items))
+    assert parsed.error is None
+    assert [s.title for s in parsed.stories] == ["Story 0", "Story 1", "Story 2"]
+
+
+def test_a_json_feed_with_one_bad_byte_keeps_its_items():
+    document = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "Desk", "items": ['
+        b'{"id": "1", "title": "Caf\xe9 talk", "url": "https://ex.example/1"},'
+        b'{"id": "2", "title": "Iran and Israel exchange warnings", "url": "https://ex.example/2"}]}'
+    )
+    parsed = parse(document)
+    assert parsed.error is None
+    assert [s.title for s in parsed.stories] == [
+        "Caf\ufffd talk",
+        "Iran and Israel exchange warnings",
+    ]

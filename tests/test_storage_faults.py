@@ -638,3 +638,102 @@ def test_a_batch_that_cannot_be_kept_is_still_stored_or_reported(
         run_cycle(config)
     assert "this cycle could not be kept: cannot keep the cycle" in str(caught.value)
     assert store.pending_count() == 0
+
+
+# --- 8. found by review of the change -------------------------------------------------------------
+
+
+def test_a_kept_batch_the_database_refuses_is_set_aside_and_blocks_nothing(feed_server, tmp_path):
+    # A kept batch whose feed state holds a mapping where text belongs: DuckDB refuses it with
+    # a binder error. It must be set aside once, not retried by (and blocking) every cycle.
+    _, config = setup(tmp_path, feed_server, 2)
+    serve(feed_server, "a", 2, 5)
+    store = Store.from_config(config)
+    run_cycle(config)
+    serve(feed_server, "b", 2, 5)
+    bad = fetch_and_parse(config, store).to_json()
+    bad["outcomes"][0]["etag"] = {"a": 1}
+    (store.pending_dir / f"20200101T000000000000Z-{bad['run_id']}.json").write_text(
+        json.dumps(bad), encoding="utf-8"
+    )
+    serve(feed_server, "c", 2, 5)
+    report = run_cycle(config)
+    assert any("refused by the database" in note for note in report.notes)
+    assert [p.name for p in (store.pending_dir / "unreadable").iterdir()] == [
+        f"20200101T000000000000Z-{bad['run_id']}.json"
+    ]
+    assert store.queue.paths() == [] and stored(config.database_path, "c") == 10
+    serve(feed_server, "d", 2, 5)
+    assert run_cycle(config).notes == []
+
+
+def test_damaged_feed_states_beside_kept_batches_never_stop_a_cycle(feed_server, tmp_path):
+    _, config = setup(tmp_path, feed_server, 2)
+    serve(feed_server, "a", 2, 5)
+    store = Store.from_config(config)
+    store.queue.keep(fetch_and_parse(config, store))  # a batch waits
+    (store.pending_dir / "feed_states.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert store.load_states(config) == {}  # fetched whole, nothing raised
+    report = run_cycle(config)
+    assert report.pending_stored == 1 and stored(config.database_path, "a") == 10
+
+
+def test_a_database_of_someone_elses_is_refused_and_left_untouched(feed_server, tmp_path):
+    _, config = setup(tmp_path, feed_server, 1)
+    serve(feed_server, "a", 1, 3)
+    with duckdb.connect(str(config.database_path)) as con:
+        con.execute("CREATE TABLE sales (id INTEGER, amount DOUBLE)")
+    before = config.database_path.read_bytes()
+    store = Store.from_config(config)
+    with pytest.raises(DatabaseDamagedError, match="is not a tensionwatch database"):
+        store.store_cycle(config, fetch_and_parse(config, store))
+    assert query(config.database_path, "SELECT table_name FROM information_schema.tables") == [
+        ("sales",)
+    ]
+    assert config.database_path.read_bytes() == before
+    assert len(store.queue.paths()) == 1  # what was fetched is kept for a usable database
+
+
+def test_a_batch_stored_again_after_a_crash_changes_no_feed_state(feed_server, tmp_path):
+    # Killed between COMMIT and removing the kept file: the next cycle replays the batch. Its
+    # failure count and fetch time must not be applied twice.
+    _, config = setup(tmp_path, feed_server, 2)
+    serve(feed_server, "a", 1, 5)
+    feed_server.routes["/f1.xml"] = Route(status=404)
+    store = Store.from_config(config)
+    batch = fetch_and_parse(config, store)
+    store.store_cycle(config, batch)
+    replayed = store.queue.keep(batch)  # as if the kept file had survived the commit
+    assert replayed.exists()
+    run_cycle(config)  # f1 fails again: its second failure
+    ((failures,),) = query(
+        config.database_path, "SELECT consecutive_failures FROM feeds WHERE feed_id = 'f1'"
+    )
+    assert failures == 2
+    assert query(config.database_path, "SELECT count(*) FROM runs") == [(2,)]
+    assert store.queue.paths() == []
+
+
+def test_what_was_set_aside_is_said_even_when_the_cycle_then_fails(
+    feed_server, tmp_path, monkeypatch
+):
+    _, config = setup(tmp_path, feed_server, 1)
+    serve(feed_server, "a", 1, 3)
+    run_cycle(config)
+    store = Store.from_config(config)
+    store.pending_dir.mkdir(exist_ok=True)
+    (store.pending_dir / "20200101T000000000000Z-garbage.json").write_bytes(b"\x00garbage")
+    batch = fetch_and_parse(config, store)
+    real_store_batch = Store._store_batch
+
+    def full_disk_for_this_cycle(self, con, kept):
+        # A real full disk cannot be made to fail this one write only (see the disk-full test).
+        if kept is batch:
+            raise duckdb.IOException("Could not write file: No space left on device")
+        return real_store_batch(self, con, kept)
+
+    monkeypatch.setattr(Store, "_store_batch", full_disk_for_this_cycle)
+    with pytest.raises(StorageError) as caught:
+        store.store_cycle(config, batch)
+    assert "the disk is full" in str(caught.value)
+    assert "could not be read and was set aside" in str(caught.value)

@@ -87,3 +87,9 @@ def test_fold_is_blind_to_case_turkish_i_accents_and_composition(text):
         lambda t: unicodedata.normalize("NFD", t),
     ):
         assert fold(spell(text)) == folded, spell
+
+
+def test_line_and_page_breaks_separate_words_and_never_reach_a_terminal():
+    from tensionwatch.text import strip_controls
+
+    assert strip_controls("Iran\rIsrael\x0cTurkey\x0bRussia") == "Iran Israel Turkey Russia"

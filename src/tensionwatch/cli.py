@@ -177,7 +177,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column in ("stories", "relevant") else "left")
     for topic, version, stories, relevant in report.counts:
         mark = "current" if report.versions.get(topic) == version else ""
-        table.add_row(topic, version, str(stories), str(relevant), mark)
+        table.add_row(topic, plain(version), str(stories), str(relevant), mark)
     console.print(table)
     return 0
 

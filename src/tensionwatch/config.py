@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import yaml
 from pydantic import (
@@ -165,10 +165,16 @@ class Config(_Strict):
     # Values the environment put into feed addresses → their `${NAME}`: never stored or shown.
     _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
 
+    @property
+    def has_secrets(self) -> bool:
+        return bool(self._secrets)
+
     def redact(self, text: str | None) -> str | None:
         """Text that may quote a feed address (an error, a redirect target), secrets hidden."""
         if not text:
             return text
+        if self._secrets and "%" in text and any(v in unquote(text) for v in self._secrets):
+            text = unquote(text)  # an address encoded in part ("a%20b/c"): compare it decoded
         for value in sorted(self._secrets, key=len, reverse=True):
             placeholder = self._secrets[value]
             text = text.replace(value, placeholder).replace(quote(value, safe=""), placeholder)

@@ -11,7 +11,7 @@ database cannot be written, and stored by the next cycle (see store.py).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -167,6 +167,10 @@ def parse_and_score(
                 if story.story_id in seen:
                     continue
                 seen.add(story.story_id)
+                if config.has_secrets:  # a private feed may echo its token in links
+                    story = replace(
+                        story, url=config.redact(story.url), guid=config.redact(story.guid)
+                    )
                 batch.stories.append(story)
                 batch.scores.extend(
                     (story.story_id, sc) for sc in work.scores.get(story.story_id, [])

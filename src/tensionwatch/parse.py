@@ -118,11 +118,19 @@ class ParsedFeed:
 
 
 def canonical_url(url: str) -> str:
-    """Scheme-less, lower-cased host, no fragment, no tracking parameters, sorted query."""
-    parts = urlsplit(url.strip())
+    """Scheme-less, lower-cased host, no fragment, no tracking parameters, sorted query.
+
+    An address that cannot be taken apart (a port of 99999, a broken IPv6 host) is its own
+    canonical form, stripped: one bad link never costs its feed's other stories.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
     host = (parts.hostname or "").lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
     query = sorted(
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
@@ -301,8 +309,9 @@ def _json_feed(body: bytes) -> dict[str, Any]:
     feedparser reads RSS and Atom only; JSON Feed is what some publishers offer instead.
     """
     try:
-        document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        # Bytes that are not UTF-8 become U+FFFD: one bad byte must not cost every item.
+        document = json.loads(body.decode("utf-8-sig", errors="replace"))
+    except (ValueError, RecursionError) as exc:
         return {"bozo": True, "bozo_exception": exc, "entries": []}
     version = document.get("version") if isinstance(document, dict) else None
     if not isinstance(version, str) or "jsonfeed.org" not in version:
@@ -415,38 +424,66 @@ def _stories(
         error = "an HTML page, not a feed (the address may be a web page, or a login or error page)"
 
     stories: list[Story] = []
+    unreadable = 0
     for entry in entries:
-        title = clean_text(_text(entry.get("title")), MAX_TITLE_CHARS)
-        summary = clean_text(_summary(entry), MAX_SUMMARY_CHARS)
-        if not title and not summary:
+        try:
+            story = _story(entry, feed_id, feed_url, language, fetched_at, base_url)
+        except Exception:  # one entry's oddity costs that entry, never its feed
+            unreadable += 1
             continue
-        link = _reference(entry.get("link"))
-        if link and not link.startswith(("http://", "https://")):
-            # A relative link, resolved against where the feed was fetched from.
-            link = _reference(urljoin(base_url or feed_url, link))
-        guid = _reference(entry.get("id"))
-        identity = story_identity(
-            strip_controls(str(entry.get("id") or "")) or None, link, title, summary, feed_url
-        )
-        published = _entry_time(entry)
-        event_at = published if published and _is_sane(published, fetched_at) else fetched_at
-        stories.append(
-            Story(
-                story_id=story_id(identity),
-                feed_id=feed_id,
-                title=title,
-                summary=summary,
-                url=link,
-                guid=guid,
-                published_at=published,
-                first_seen_at=fetched_at,
-                event_at=event_at,
-                language=language,
-            )
-        )
+        if story is not None:
+            stories.append(story)
+    if unreadable:
+        notes.append(f"{unreadable} entries could not be read and were skipped")
     feed_title = clean_text(_text(parsed.get("feed", {}).get("title")), MAX_TITLE_CHARS) or None
     warning = "; ".join(notes) if notes else None
     return ParsedFeed(feed_id, stories, len(entries), feed_title, warning, error)
+
+
+def _story(
+    entry: Mapping[str, Any],
+    feed_id: str,
+    feed_url: str,
+    language: str,
+    fetched_at: datetime,
+    base_url: str | None,
+) -> Story | None:
+    title = clean_text(_text(entry.get("title")), MAX_TITLE_CHARS)
+    summary = clean_text(_summary(entry), MAX_SUMMARY_CHARS)
+    if not title and not summary:
+        return None
+    link = _reference(entry.get("link"))
+    identity_link = link
+    if link and not link.startswith(("http://", "https://")):
+        # A relative link: stored resolved against where the feed was fetched from, but known
+        # by the configured address, so a feed that starts redirecting keeps its story ids.
+        identity_link = _joined(feed_url, link)
+        link = _reference(_joined(base_url or feed_url, link))
+    guid = _reference(entry.get("id"))
+    identity = story_identity(
+        strip_controls(str(entry.get("id") or "")) or None, identity_link, title, summary, feed_url
+    )
+    published = _entry_time(entry)
+    event_at = published if published and _is_sane(published, fetched_at) else fetched_at
+    return Story(
+        story_id=story_id(identity),
+        feed_id=feed_id,
+        title=title,
+        summary=summary,
+        url=link,
+        guid=guid,
+        published_at=published,
+        first_seen_at=fetched_at,
+        event_at=event_at,
+        language=language,
+    )
+
+
+def _joined(base: str, link: str) -> str:
+    try:
+        return urljoin(base, link)
+    except ValueError:  # a base or link urllib cannot take apart: keep the link as written
+        return link
 
 
 def _text(value: Any) -> str:

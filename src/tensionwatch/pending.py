@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import asdict
@@ -29,7 +30,10 @@ from tensionwatch.errors import StorageError
 from tensionwatch.fetch import FeedState
 
 STATES_FILE = "feed_states.json"
-PARTIAL = ".partial"  # a file being written; one left by a killed cycle is removed
+PARTIAL = ".partial"
+_NAMED_BY_TIME = re.compile(
+    r"^\d{8}T\d{12}Z-"
+)  # a file being written; one left by a killed cycle is removed
 UNREADABLE_DIR = "unreadable"
 
 
@@ -78,8 +82,11 @@ class PendingQueue:
         for path in self.folder.glob("*.json"):
             if path.name == STATES_FILE:
                 continue
-            with suppress(OSError):  # removed meanwhile by another cycle
-                found.append((path.stat().st_mtime_ns, path.name, path))
+            if _NAMED_BY_TIME.match(path.name):  # the cycle's own start time, in UTC
+                found.append((1, path.name, path))
+            else:  # kept by an older tensionwatch: {run_id}.json, older than the rest
+                with suppress(OSError):
+                    found.append((0, f"{path.stat().st_mtime_ns:020d}", path))
         return [path for _, _, path in sorted(found)]
 
     def size_bytes(self) -> int:
@@ -148,9 +155,9 @@ class PendingQueue:
             return {}
         try:
             data = json.loads((self.folder / STATES_FILE).read_text(encoding="utf-8"))
-            return {feed_id: FeedState(**state) for feed_id, state in data.items()}
-        except (OSError, ValueError, TypeError, AttributeError):
-            return {}  # missing or damaged: feeds are simply fetched whole again
+            return {str(feed_id): FeedState(**state) for feed_id, state in data.items()}
+        except Exception:  # missing or damaged, whatever is in it: feeds are fetched whole again
+            return {}
 
     def remember_feed_states(self, states: Iterable[tuple[str, FeedState]]) -> None:
         merged = self.feed_states()

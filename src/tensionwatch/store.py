@@ -74,15 +74,23 @@ _DAMAGE_PHRASES = (
     "database has been invalidated",
 )
 _DISK_FULL_PHRASES = ("No space left on device", "File too large", "Disk quota exceeded")
-# DuckDB refuses these because of what is in a batch, not because of the file: such a batch
-# is set aside instead of blocking every later one.
-_BATCH_ERRORS = (
-    duckdb.ConversionException,
-    duckdb.ConstraintException,
-    duckdb.InvalidInputException,
-    duckdb.TypeMismatchException,
-    duckdb.OutOfRangeException,
+# Errors about the file or the machine (a lock, damage, a full disk, I/O, memory): the batch
+# is kept for a later cycle. Any other error writing a batch is about what is in the batch,
+# and that batch is set aside instead of blocking every later one.
+_FILE_ERRORS = (
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.TransactionException,
+    duckdb.OutOfMemoryException,
+    duckdb.InternalException,
 )
+
+
+def _is_about_the_file(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, _FILE_ERRORS) or any(
+        phrase in text for phrase in _LOCK_PHRASES + _DAMAGE_PHRASES + _DISK_FULL_PHRASES
+    )
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -178,16 +186,30 @@ class Store:
     # -- schema ------------------------------------------------------------------------------
 
     def migrate(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Apply pending migrations, each in one transaction with its version record."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-        )
+        """Apply pending migrations, each in one transaction with its version record.
+
+        A database that holds tables but no `schema_migrations` is someone else's: it is
+        refused, and nothing is written to it.
+        """
+        tables = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+        if tables and "schema_migrations" not in tables:
+            raise DatabaseDamagedError(
+                f"{self.path} is not a tensionwatch database: it holds tables "
+                f"({', '.join(sorted(tables)[:5])}) but no schema_migrations. Nothing was "
+                "written to it; set storage.path to another file"
+            )
         # fetchall, not fetchone: DuckDB 2 refuses new work while a result is half-read.
-        (current,) = con.execute(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations"
-        ).fetchall()
-        current_version = int(current[0])
+        current_version = 0
+        if tables:
+            ((current,),) = con.execute(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations"
+            ).fetchall()
+            current_version = int(current)
         known = migrations()
         newest = known[-1][0] if known else 0
         if current_version > newest:
@@ -200,6 +222,10 @@ class Store:
                 continue
             con.execute("BEGIN TRANSACTION")
             try:
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+                )
                 con.execute(sql)
                 con.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
@@ -271,10 +297,12 @@ class Store:
                     new_ids = self._store_batch(con, batch)
         except (duckdb.Error, StorageError, _RefusedBatch) as exc:
             error = self.explain_error(exc, "write")
-            if journal is not None:
+            if journal is not None and journal.exists():
                 self.queue.remember_feed_states(_feed_states(batch))
             elif kept_error is not None:
                 error = type(error)(f"{error}; and this cycle could not be kept: {kept_error}")
+            if notes:  # what was set aside on the way must not go unsaid
+                error = type(error)(f"{error} (also: {'; '.join(notes)})")
             raise error from None
         if not self.queue.paths():
             self.queue.forget_feed_states()
@@ -291,34 +319,57 @@ class Store:
         earlier_stored, new_ids = 0, set()
         for path in self.queue.paths():
             if path == journal:
-                new_ids = self._store_batch(con, batch)
-                self.queue.remove(path)
+                try:
+                    new_ids = self._store_batch(con, batch)
+                except _RefusedBatch as exc:
+                    aside = self._set_aside(path, notes)
+                    raise StorageError(
+                        f"the database refused this cycle's stories ({exc}); they were set "
+                        f"aside as {aside}"
+                    ) from None
+                self._remove(path, notes)
                 continue
             try:
                 self._store_batch(con, self.queue.load(path))
             except UnreadableBatchError as exc:
-                aside = self.queue.set_aside(path)
+                aside = self._set_aside(path, notes)
                 notes.append(f"a kept cycle could not be read and was set aside as {aside} ({exc})")
                 continue
             except _RefusedBatch as exc:
-                aside = self.queue.set_aside(path)
+                aside = self._set_aside(path, notes)
                 notes.append(
                     f"a kept cycle was refused by the database, set aside as {aside} ({exc})"
                 )
                 continue
-            self.queue.remove(path)
+            self._remove(path, notes)
             earlier_stored += 1
         return earlier_stored, new_ids
+
+    def _set_aside(self, path: Path, notes: list[str]) -> Path:
+        try:
+            return self.queue.set_aside(path)
+        except OSError as exc:
+            notes.append(f"{path} could not be moved aside ({exc}); it is tried again next cycle")
+            return path
+
+    def _remove(self, path: Path, notes: list[str]) -> None:
+        """A stored batch leaves the queue; if it cannot, storing it again changes nothing."""
+        try:
+            self.queue.remove(path)
+        except OSError as exc:
+            notes.append(f"{path} is stored but could not be removed ({exc})")
 
     def _store_batch(self, con: duckdb.DuckDBPyConnection, batch: CycleBatch) -> set[str]:
         con.execute("BEGIN TRANSACTION")
         try:
             new_ids = self._write(con, batch)
             con.execute("COMMIT")
-        except (*_BATCH_ERRORS, UnicodeError, TypeError, ValueError) as exc:
-            # DuckDB refused a value, or the driver could not bind one (a lone surrogate in a
-            # batch file edited by hand, a number where text belongs): this batch, not the file.
+        except (duckdb.Error, UnicodeError, TypeError, ValueError) as exc:
             _rollback(con)
+            if _is_about_the_file(exc):
+                raise
+            # DuckDB refused a value, or the driver could not bind one (a lone surrogate in a
+            # batch file edited by hand, a mapping where text belongs): this batch, not the file.
             raise _RefusedBatch(
                 f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             ) from None
@@ -340,7 +391,14 @@ class Store:
         )
 
     def _write(self, con: duckdb.DuckDBPyConnection, batch: CycleBatch) -> set[str]:
-        """Insert one batch inside the open transaction; returns the ids of stories new to us."""
+        """Insert one batch inside the open transaction; returns the ids of stories new to us.
+
+        A batch whose run is already stored (a cycle killed between its COMMIT and removing
+        its pending file) changes nothing: its feed states are not applied a second time.
+        """
+        stored = con.execute(self.sql["run_is_stored"], {"run_id": batch.run_id}).fetchall()
+        if stored:
+            return set()
         ids = [s.story_id for s in batch.stories]
         known = {
             row[0] for row in con.execute(self.sql["known_story_ids"], {"story_id": ids}).fetchall()

@@ -24,7 +24,9 @@ _BLOCK_CLOSE = {
 # Characters that are never text: C0 controls but tab and line breaks, DEL, C1 controls,
 # lone surrogates (which no UTF-8 encoder, DuckDB's included, accepts) and the two
 # noncharacters U+FFFE / U+FFFF. An ESC in a headline must not reach a terminal.
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Carriage return, vertical tab and form feed separate words but move a terminal's cursor.
+_BREAKS = str.maketrans("\r\x0b\x0c", "   ")
 
 # The longest title and summary kept: enough for any real headline and lead; a 5 MB "title"
 # from a broken or hostile feed is cut (and scored) at this length.
@@ -54,7 +56,7 @@ def _drop_blocks(text: str) -> str:
 
 def strip_controls(text: str) -> str:
     """Text without control characters, lone surrogates or noncharacters (see _NOT_TEXT)."""
-    return _NOT_TEXT.sub("", text)
+    return _NOT_TEXT.sub("", text).translate(_BREAKS)
 
 
 def clean_text(raw: str | None, limit: int | None = None) -> str:
