@@ -293,3 +293,23 @@ def test_a_cycle_after_a_rule_change_says_history_needs_rescoring(config, tmp_pa
 
     rescore(Store.from_config(changed), changed, ["iran_israel"])
     assert run_cycle(changed).stale_topics == []
+
+
+def test_when_no_parser_process_can_start_every_body_fails_and_the_cycle_is_stored(
+    config, monkeypatch
+):
+    # Running out of processes cannot be staged safely as root (RLIMIT_NPROC binds no root
+    # process), so the pool's start fails by hand, as fork would.
+    import tensionwatch.cycle
+
+    def no_processes(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(tensionwatch.cycle, "feed_workers", no_processes)
+    report = run_cycle(config)
+    got = outcomes(config, report.batch.run_id)
+    assert got["world"][0] == "error" and "cannot start the parser processes" in got["world"][3]
+    assert query(config, "SELECT count(*) FROM runs") == [(1,)]
+    # Nothing was advanced: the next cycle, with processes back, fetches and stores everything.
+    monkeypatch.undo()
+    assert len(run_cycle(config).new_story_ids) == 24

@@ -20,7 +20,7 @@ from tensionwatch.config import Config
 from tensionwatch.fetch import FAILED, OK, FetchResult
 from tensionwatch.parse import Story
 from tensionwatch.score import TopicScore
-from tensionwatch.workers import FeedBody, FeedWorkers, feed_workers
+from tensionwatch.workers import FeedBody, FeedWorkers, failed_body, feed_workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +149,16 @@ def parse_and_score(
         )
         for r in fetched
     ]
-    if workers is None and jobs:
-        with feed_workers(
-            config.topics, config.parse.timeout_seconds, config.parse.workers
-        ) as pool:
-            done = pool.run(jobs)
-    else:
-        done = workers.run(jobs) if workers is not None else []
+    try:
+        if workers is None and jobs:
+            settings = config.parse
+            with feed_workers(config.topics, settings.timeout_seconds, settings.workers) as pool:
+                done = pool.run(jobs)
+        else:
+            done = workers.run(jobs) if workers is not None else []
+    except Exception as exc:  # no worker could start (no processes left, say): every body fails
+        reason = f"cannot start the parser processes ({type(exc).__name__}: {exc})"
+        done = [failed_body(job, reason) for job in jobs]
     parsed_by_feed = {job.feed_id: work for job, work in zip(jobs, done, strict=True)}
 
     seen: set[str] = set()

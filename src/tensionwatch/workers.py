@@ -80,7 +80,7 @@ def parse_and_score_body(job: FeedBody, rules: CompiledRules | None = None) -> P
     return ParsedAndScored(parsed, scores)
 
 
-def _failed(job: FeedBody, error: str) -> ParsedAndScored:
+def failed_body(job: FeedBody, error: str) -> ParsedAndScored:
     return ParsedAndScored(ParsedFeed(job.feed_id, error=error))
 
 
@@ -102,17 +102,19 @@ class FeedWorkers:
                 results.append(future.result())
             except FutureTimeout:
                 results.append(
-                    _failed(
+                    failed_body(
                         job,
                         f"parsing took longer than {self.timeout:g} s (parse.timeout_seconds); "
                         "the body was not read",
                     )
                 )
             except ProcessExpired as exc:
-                results.append(_failed(job, f"the parser process died (exit code {exc.exitcode})"))
+                results.append(
+                    failed_body(job, f"the parser process died (exit code {exc.exitcode})")
+                )
             except Exception as exc:  # one body must never fail the cycle, whatever goes wrong
                 message = strip_controls(f"{type(exc).__name__}: {exc}")[:300]
-                results.append(_failed(job, f"cannot parse the feed ({message})"))
+                results.append(failed_body(job, f"cannot parse the feed ({message})"))
         return results
 
 
