@@ -152,7 +152,79 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop the rescored stories' scores under other rules versions",
     )
+    audit = _command(
+        commands,
+        cmd_audit,
+        "audit",
+        help="draw a sample of flagged stories and near misses to read, or report on one read",
+        description="GPR-style audit. --sample FILE writes, per topic and under its current "
+        "rules, N random stories the rules flag and N near misses (stories that name every "
+        "actor group but are not flagged) as JSON Lines with an empty label; a person sets "
+        "label to 1 (relevant) or 0 (not). --report FILE prints, per topic, precision (relevant "
+        "among flagged) and the near-miss relevant rate, with 95%% Wilson intervals.",
+    )
+    action = audit.add_mutually_exclusive_group(required=True)
+    action.add_argument("--sample", metavar="FILE", help="write a new sample to FILE")
+    action.add_argument("--report", metavar="FILE", help="report on a labelled sample FILE")
+    audit.add_argument(
+        "-n", type=int, default=100, metavar="N", help="stories of each kind per topic (100)"
+    )
+    audit.add_argument("--topic", action="append", metavar="TOPIC", help="only this topic")
+    audit.add_argument("--seed", type=int, default=0, help="another seed, another sample (0)")
+    audit.add_argument("--since", type=_utc_date, metavar="DATE", help="event_at on or after")
+    audit.add_argument("--until", type=_utc_date, metavar="DATE", help="event_at before")
     return parser
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tensionwatch.audit import draw_sample, read_labels, summarize, write_sample
+
+    console = Console(soft_wrap=True)
+    if args.report:
+        audits = summarize(read_labels(args.report))
+        table = Table(title=f"Audit of {args.report}")
+        for column in ("topic", "precision (flagged)", "near misses relevant", "unread"):
+            table.add_column(column, justify="left" if column == "topic" else "right")
+        for a in audits:
+            table.add_row(
+                plain(a.topic), _rate(a.precision), _rate(a.near_miss_relevant), str(a.unlabelled)
+            )
+        console.print(table)
+        return 0
+    config = load_config(args.config)
+    topics = args.topic or list(config.topics)
+    unknown = [t for t in topics if t not in config.topics]
+    if unknown:
+        print(f"tensionwatch: no topic {', '.join(unknown)} in the config", file=sys.stderr)
+        return 1
+    store = Store.from_config(config)
+    items, population = draw_sample(store, topics, args.n, args.seed, args.since, args.until)
+    write_sample(args.sample, items)
+    for topic in topics:
+        drawn = {
+            kind: sum(1 for i in items if i["topic"] == topic and i["kind"] == kind)
+            for kind in population[topic]
+        }
+        console.print(
+            plain(
+                f"{topic}: {drawn['flagged']} of {population[topic]['flagged']} flagged, "
+                f"{drawn['near_miss']} of {population[topic]['near_miss']} near misses"
+            )
+        )
+    console.print(
+        plain(
+            f"Wrote {len(items)} stories to {args.sample}: set each label to 1 or 0, then run "
+            f"tensionwatch audit --report {args.sample}"
+        )
+    )
+    return 0
+
+
+def _rate(rate: Any) -> str:
+    if rate.value is None:
+        return "—"
+    low, high = rate.interval
+    return f"{rate.value:.2f} ({low:.2f}–{high:.2f}) of {rate.labelled}"
 
 
 def _utc_date(text: str) -> datetime:
