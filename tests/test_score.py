@@ -115,6 +115,16 @@ def test_rules_version_changes_with_any_rule():
     assert a != b and len(a) == 12
 
 
+def test_rules_version_follows_the_scorer_but_not_the_topic_title(monkeypatch):
+    import tensionwatch.score
+
+    rules = {"title": "Alpha–Beta", "actors": {"a": ["alpha"], "b": ["beta"]}}
+    before = Topic.model_validate(rules).rules_version()
+    assert Topic.model_validate({**rules, "title": "Renamed"}).rules_version() == before
+    monkeypatch.setattr(tensionwatch.score, "SCORER_VERSION", tensionwatch.score.SCORER_VERSION + 1)
+    assert Topic.model_validate(rules).rules_version() != before
+
+
 words = st.sampled_from(
     [
         "Iran",

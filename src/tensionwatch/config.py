@@ -148,8 +148,14 @@ class Topic(_Strict):
         return actors
 
     def rules_version(self) -> str:
-        """Hash of the normalised rules: scores from different rule sets are never mixed."""
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        """Hash of what decides a score: the rules and the version of the code that applies
+        them (score.SCORER_VERSION), so scores from different rule sets or scorers are never
+        mixed and `rescore` can redo history after a change to matching. Cosmetic fields (the
+        topic's `title`) are left out: renaming a topic keeps its history current."""
+        from tensionwatch.score import SCORER_VERSION  # score.py imports this module
+
+        rules = self.model_dump(mode="json", by_alias=True, exclude={"title"})
+        canonical = json.dumps({"scorer": SCORER_VERSION, "rules": rules}, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

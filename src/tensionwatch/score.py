@@ -36,6 +36,11 @@ from tensionwatch.text import fold
 
 ACTOR, SIGNAL, COUNTER, EXCLUSION = "actor", "signal", "counter", "exclusion"
 
+# The version of the matching and scoring code (this module and text.fold). Bump it with any
+# change that can change a score, a decision or `matches`: it is part of every rules_version,
+# so stored scores say which code made them and `tensionwatch rescore` redoes them.
+SCORER_VERSION = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Term:
