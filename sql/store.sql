@@ -36,9 +36,10 @@ SELECT unnest($story_id), unnest($feed_id), unnest($run_id), unnest($title), unn
 
 -- name: insert_scores
 -- ON CONFLICT: scoring is deterministic, so a story's score under one version never changes.
-INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at)
+INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at,
+                          scored)
 SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
-       unnest($relevant), unnest($matches)::JSON, unnest($scored_at)
+       unnest($relevant), unnest($matches)::JSON, unnest($scored_at), unnest($scored)
 ON CONFLICT DO NOTHING;
 
 -- name: insert_fetches

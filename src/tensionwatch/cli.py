@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -456,6 +457,22 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
             ],
         )
     )
+    unscored: dict[str, Counter[str]] = {}
+    for sid, sc in new_scores:
+        if not sc.scored:
+            unscored.setdefault(sc.topic, Counter())[titles[sid].language] += 1
+    if unscored:
+        console.print(
+            plain(
+                "Not scored, no rules for their language: "
+                + "; ".join(
+                    f"{topic} {sum(langs.values())} ("
+                    + ", ".join(f"{lang} {n}" for lang, n in langs.most_common())
+                    + ")"
+                    for topic, langs in unscored.items()
+                )
+            )
+        )
     ranked = sorted((sc for sc in new_scores if sc[1].relevant), key=lambda x: -x[1].score)[:top]
     if not ranked:
         return

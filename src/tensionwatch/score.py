@@ -59,6 +59,11 @@ class TopicScore:
     relevant: bool
     matches: dict[str, Any]
 
+    @property
+    def scored(self) -> bool:
+        """False for a story in a language the topic has no rules for: not checked, not calm."""
+        return "skipped" not in self.matches
+
 
 @dataclass(frozen=True, slots=True)
 class _Tail:

@@ -468,6 +468,7 @@ class Store:
                 "relevant": [sc.relevant for _, sc in scores],
                 "matches": [json.dumps(sc.matches, ensure_ascii=False) for _, sc in scores],
                 "scored_at": [now] * len(scores),
+                "scored": [sc.scored for _, sc in scores],
             },
         )
 
