@@ -267,7 +267,11 @@ def naive_baseline(db: Path, sample: int, total: int) -> dict:
         # One statement per row, each its own transaction: what a first version would do.
         start = time.perf_counter()
         for row in scores:
-            con.execute("INSERT INTO story_scores VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            con.execute(
+                "INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, "
+                "matches, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
         t_insert = time.perf_counter() - start
     finally:
         con.close()
