@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tensionwatch.errors import TensionwatchError
+from tensionwatch.evaluation import read_json_lines
 from tensionwatch.store import Store, load_statements, sql_dir
 
 FLAGGED, NEAR_MISS = "flagged", "near_miss"
@@ -101,21 +102,14 @@ def write_sample(path: Path, items: list[dict[str, Any]]) -> None:
 def read_labels(path: Path) -> list[dict[str, Any]]:
     """A sample file with labels filled in; a bad line or label is an error naming the line."""
     items = []
-    with open(path, encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TensionwatchError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item, dict) or item.get("kind") not in KINDS or "topic" not in item:
-                raise TensionwatchError(f"{path}:{number}: not a line of an audit sample")
-            if item.get("label") not in (None, 0, 1, True, False):
-                raise TensionwatchError(
-                    f"{path}:{number}: label must be 1 (relevant), 0 (not) or null (unread)"
-                )
-            items.append(item)
+    for number, item in read_json_lines(path):
+        if not isinstance(item, dict) or item.get("kind") not in KINDS or "topic" not in item:
+            raise TensionwatchError(f"{path}:{number}: not a line of an audit sample")
+        if item.get("label") not in (None, 0, 1, True, False):
+            raise TensionwatchError(
+                f"{path}:{number}: label must be 1 (relevant), 0 (not) or null (unread)"
+            )
+        items.append(item)
     return items
 
 

@@ -8,6 +8,7 @@ A labelled set is JSON Lines, one item per line, with `title`, `summary` and, pe
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,20 +55,26 @@ class TopicEvaluation:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def load_labelled(path: str | Path) -> list[dict[str, Any]]:
-    """Read a labelled set; a bad line is an error naming the line."""
-    items = []
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line; a line that is not JSON is an error
+    naming it. Bytes that are not UTF-8 are read as U+FFFD, so a damaged file still says where."""
     with open(path, encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise TensionwatchError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item, dict) or "title" not in item:
-                raise TensionwatchError(f"{path}:{number}: an item needs at least a title")
-            items.append(item)
+
+
+def load_labelled(path: str | Path) -> list[dict[str, Any]]:
+    """Read a labelled set; a bad line is an error naming the line."""
+    items = []
+    for number, item in read_json_lines(path):
+        if not isinstance(item, dict) or "title" not in item:
+            raise TensionwatchError(f"{path}:{number}: an item needs at least a title")
+        items.append(item)
     return items
 
 
