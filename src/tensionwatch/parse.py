@@ -28,7 +28,14 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
-from tensionwatch.text import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, clean_text, fold, strip_controls
+from tensionwatch.text import (
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    clean_text,
+    describe_error,
+    fold,
+    strip_controls,
+)
 
 # A published time outside this window is not believed: the story's time becomes first-seen.
 EARLIEST_SANE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -392,7 +399,7 @@ def parse_feed(
             notes.append(f"characters that do not exist were replaced ({type(exc).__name__})")
         return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes)
     except Exception as exc:  # whatever a body does, it is this feed's outcome, not the cycle's
-        message = strip_controls(f"{type(exc).__name__}: {exc}")[:300]
+        message = describe_error(exc)
         return ParsedFeed(feed_id, error=f"cannot parse the feed ({message})")
 
 

@@ -30,11 +30,10 @@ from tensionwatch.errors import StorageError
 from tensionwatch.fetch import FeedState
 
 STATES_FILE = "feed_states.json"
-PARTIAL = ".partial"
-_NAMED_BY_TIME = re.compile(
-    r"^\d{8}T\d{12}Z-"
-)  # a file being written; one left by a killed cycle is removed
+PARTIAL = ".partial"  # a file being written; one left by a killed cycle is removed
 UNREADABLE_DIR = "unreadable"
+# Batch files are named after the cycle's start in UTC, so their names sort oldest first.
+_NAMED_BY_TIME = re.compile(r"^\d{8}T\d{12}Z-")
 
 
 class PendingFullError(StorageError):

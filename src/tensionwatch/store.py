@@ -86,15 +86,16 @@ _FILE_ERRORS = (
 )
 
 
-def _is_about_the_file(exc: BaseException) -> bool:
+def _mentions(exc: BaseException, phrases: tuple[str, ...]) -> bool:
+    """Whether DuckDB's message holds one of these phrases (its errors have no finer type)."""
     text = str(exc)
-    return isinstance(exc, _FILE_ERRORS) or any(
-        phrase in text for phrase in _LOCK_PHRASES + _DAMAGE_PHRASES + _DISK_FULL_PHRASES
+    return any(phrase in text for phrase in phrases)
+
+
+def _is_about_the_file(exc: BaseException) -> bool:
+    return isinstance(exc, _FILE_ERRORS) or _mentions(
+        exc, _LOCK_PHRASES + _DAMAGE_PHRASES + _DISK_FULL_PHRASES
     )
-
-
-def _is_lock_error(exc: Exception) -> bool:
-    return any(phrase in str(exc) for phrase in _LOCK_PHRASES)
 
 
 def _lock_holder(exc: Exception) -> str:
@@ -153,7 +154,7 @@ class Store:
                 con = duckdb.connect(str(self.path), read_only=read_only)
                 break
             except duckdb.Error as exc:
-                if not _is_lock_error(exc):
+                if not _mentions(exc, _LOCK_PHRASES):
                     raise self.explain_error(exc, "open") from None
                 if time.monotonic() >= deadline:
                     raise DatabaseLockedError(
@@ -172,14 +173,14 @@ class Store:
         if isinstance(exc, StorageError):
             return exc
         text = " ".join(str(exc).split())[:400]
-        if any(phrase in text for phrase in _DAMAGE_PHRASES):
+        if _mentions(exc, _DAMAGE_PHRASES):
             return DatabaseDamagedError(
                 f"{self.path} is damaged or is not a tensionwatch database ({text}). Nothing "
                 f"was written to it. Move it aside (mv {self.path} {self.path}.damaged) and "
                 "restore a copy, or let the next cycle start a new database; fetched stories "
                 f"wait in {self.pending_dir} until then"
             )
-        if any(phrase in text for phrase in _DISK_FULL_PHRASES):
+        if _mentions(exc, _DISK_FULL_PHRASES):
             return StorageError(f"cannot {doing} {self.path}: the disk is full ({text})")
         return StorageError(f"cannot {doing} {self.path}: {text}")
 
@@ -234,7 +235,7 @@ class Store:
                 con.execute("COMMIT")
             except duckdb.Error as exc:
                 _rollback(con)
-                if any(phrase in str(exc) for phrase in _DAMAGE_PHRASES + _DISK_FULL_PHRASES):
+                if _mentions(exc, _DAMAGE_PHRASES + _DISK_FULL_PHRASES):
                     raise self.explain_error(exc, "migrate") from None
                 raise StorageError(f"migration {version:03d}_{name} failed: {exc}") from None
         return newest

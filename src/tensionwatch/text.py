@@ -59,6 +59,11 @@ def strip_controls(text: str) -> str:
     return _NOT_TEXT.sub("", text).translate(_BREAKS)
 
 
+def describe_error(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line of text safe to store and print: its type and message."""
+    return strip_controls(f"{type(exc).__name__}: {exc}")[:limit]
+
+
 def clean_text(raw: str | None, limit: int | None = None) -> str:
     """Strip tags, decode entities and collapse whitespace in a feed title or summary.
 

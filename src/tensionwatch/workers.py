@@ -29,7 +29,7 @@ from pebble import ProcessExpired, ProcessPool
 from tensionwatch.config import Topic
 from tensionwatch.parse import ParsedFeed, parse_feed
 from tensionwatch.score import CompiledRules, TopicScore, compile_topics, score_story
-from tensionwatch.text import strip_controls
+from tensionwatch.text import describe_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ class FeedWorkers:
                     failed_body(job, f"the parser process died (exit code {exc.exitcode})")
                 )
             except Exception as exc:  # one body must never fail the cycle, whatever goes wrong
-                message = strip_controls(f"{type(exc).__name__}: {exc}")[:300]
+                message = describe_error(exc)
                 results.append(failed_body(job, f"cannot parse the feed ({message})"))
         return results
 
