@@ -2,8 +2,9 @@
 
 -- name: audit_sample
 -- A random sample of one topic's stories under its current rules, the same for the same $seed:
--- $kind 'flagged' = stories the rules call relevant; 'near_miss' = stories that name every
--- actor group of the topic but are not flagged (an exclusion, no signal, the actors apart).
+-- $kind 'flagged' = stories the rules call relevant; 'near_miss' = stories that name both
+-- parties (the topic's `parties` groups, anywhere: the "both named" baseline) but are not
+-- flagged (no concern term, an exclusion, no signal, the parties apart, not the focus).
 -- Stories in a language the topic does not cover are neither.
 WITH current_scores AS (
     SELECT sc.story_id, sc.rules_version, sc.score, sc.relevant, sc.matches
@@ -18,8 +19,7 @@ JOIN stories AS s USING (story_id)
 WHERE (
         ($kind = 'flagged' AND c.relevant)
      OR ($kind = 'near_miss' AND NOT c.relevant
-         AND json_extract(c.matches, '$.missing_groups') IS NULL
-         AND json_extract(c.matches, '$.skipped') IS NULL)
+         AND coalesce(CAST(json_extract(c.matches, '$.parties_named') AS BOOLEAN), false))
       )
   AND ($since IS NULL OR s.event_at >= $since)
   AND ($until IS NULL OR s.event_at < $until)
@@ -30,8 +30,8 @@ LIMIT $n;
 -- How many stories each kind holds (the sample's population, for the report).
 SELECT count(*) FILTER (WHERE sc.relevant) AS flagged,
        count(*) FILTER (WHERE NOT sc.relevant
-                        AND json_extract(sc.matches, '$.missing_groups') IS NULL
-                        AND json_extract(sc.matches, '$.skipped') IS NULL) AS near_misses
+                        AND coalesce(CAST(json_extract(sc.matches, '$.parties_named') AS BOOLEAN),
+                                     false)) AS near_misses
 FROM story_scores AS sc
 JOIN rule_versions AS rv
   ON rv.topic = sc.topic AND rv.rules_version = sc.rules_version AND rv.is_current

@@ -82,4 +82,25 @@ def test_explain_free_text_shows_negation_exclusion_and_points(capsys):
     assert "= strike: 3 × 1 × title boost → +4.5" in out
     assert main([*args, "--summary", "The football friendly was called off."]) == 0
     out = capsys.readouterr().out
-    assert "· not relevant · score 0" in out and "excluded by football (summary)" in out
+    # The lead says what the story is about: a football match, not a strike.
+    assert main(["explain", "--config", str(ROOT / "config.yaml"), "--text",
+                 "Iran meets Israel in Vienna", "--summary", "The football friendly was called off."]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "· not relevant · score 0" in out and "excluded by football (summary, sentence 1)" in out
+
+
+def test_eval_prints_the_both_named_baseline_beside_the_rules(tmp_path, capsys):
+    # Both parties named in every item; the rules tell the confrontation from the tourism
+    # story, the baseline cannot: baseline P = 1/2, R = 1, F1 = 2/3; rules P = R = F1 = 1.
+    items = [
+        {"title": "Iran fires missiles at Israel", "iran_israel": 1, "intensity": "high"},
+        {"title": "Visitors from Israel and Iran fill Cappadocia hotels", "iran_israel": 0},
+    ]
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text("\n".join(json.dumps(i) for i in items), encoding="utf-8")
+    assert main(["eval", "--config", str(ROOT / "config.yaml"), "--set", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("iran_israel"))
+    cells = [cell.strip() for cell in row.split("│")[2:7]]
+    assert cells == ["2", "1.000", "1.000", "1.000", "0.500 / 1.000 / 0.667"]
+    assert "both named: the baseline" in out

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import cache
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,19 +95,29 @@ def test_counts_are_capped_and_title_matches_boosted():
     assert m.score("alpha beta missile", "missile").score == 2 * 2 * 1.5
 
 
-def test_every_actor_group_must_match_and_exclusions_veto():
+def test_every_actor_group_must_match_and_an_exclusion_in_the_headline_vetoes():
     m = topic(signals=[{"term": "strike", "weight": 3}], exclusions=["football"])
     assert not m.score("alpha strike", "").relevant
     assert m.score("alpha beta strike", "").relevant
-    excluded = m.score("alpha beta strike", "a football match")
+    excluded = m.score("alpha beta football strike", "")
     assert not excluded.relevant and excluded.score == 0
     assert excluded.matches["excluded_by"] == ["football"]
 
 
-def test_a_story_with_both_actors_but_no_signal_is_not_relevant():
-    assert (
-        not topic(signals=[{"term": "strike", "weight": 3}]).score("alpha meets beta", "").relevant
-    )
+def test_a_headline_listing_both_parties_without_a_signal_is_not_relevant():
+    m = topic(signals=[{"term": "strike", "weight": 3}])
+    listed = m.score("Tourists from alpha and beta fill the hotels", "")
+    assert not listed.relevant and listed.matches["no_signal"]
+    assert not m.score("Alpha, beta top the list of visitors", "").relevant
+    assert not m.score("Alpha chef opens a restaurant in the heart of beta", "").relevant  # far
+
+
+def test_a_headline_that_joins_the_parties_needs_no_signal_word():
+    m = topic(signals=[{"term": "strike", "weight": 3}])
+    joined = m.score("Why alpha hates beta", "")
+    assert joined.relevant and joined.matches["focus"] == "headline" and joined.score == 0
+    assert m.score("Alpha accuses beta", "").relevant
+    assert m.score("The next round between alpha and beta", "").relevant  # a pair, not a list
 
 
 def test_rules_version_changes_with_any_rule():
@@ -408,22 +419,90 @@ def test_turkish_negation_after_the_verb_and_apostrophe_suffixes():
     assert m.score("İran'ın İsrail'e saldırısı sürüyor", "").score == 2 * 1.5
 
 
-def test_proximity_in_one_sentence_or_within_n_words():
-    sentence = topic(
-        signals=[{"term": "strike", "weight": 1}],
-        proximity={"actors": "sentence", "signals": "sentence"},
+def test_a_lead_sentence_with_a_signal_brings_the_parties_together():
+    m = topic(
+        signals=[{"term": "strike", "weight": 1}, {"term": "warn*", "weight": 1, "class": "threat"}]
     )
-    apart = sentence.score("", "Alpha held a parade. Beta said a strike was possible.")
-    assert not apart.relevant and apart.matches["actors_apart"]
-    together = sentence.score(
-        "", "Alpha and beta traded threats. The U.S. urged calm after a strike."
-    )
-    assert not together.relevant  # the strike is in another sentence than the actors
-    assert sentence.score("", "After a U.S. briefing, alpha warned beta of a strike.").relevant
+    lead = m.score("Alpha warns of a strike", "Officials blamed beta for the strike on a depot.")
+    assert lead.relevant and lead.matches["focus"] == "lead sentence 1"
+    # The other party in the lead, but the signal only in a headline about something else:
+    quiet = m.score("Alpha warns of floods", "Beta sent rescue teams to the coast.")
+    assert not quiet.relevant and quiet.matches["no_signal"]
+    # An act in the headline is the event the lead goes on to place.
+    act = m.score("Strike hits alpha depot", "Officials blamed beta.")
+    assert act.relevant and act.matches["focus"] == "lead sentence 1"
 
-    words = topic(signals=[{"term": "strike", "weight": 1}], proximity={"actors": 3})
-    assert words.score("", "alpha hit beta with a strike").relevant
-    assert not words.score("", "alpha said on monday that beta would strike").relevant
+
+def test_beyond_the_lead_a_sentence_counts_only_on_its_own_under_an_actor_headline():
+    m = topic(signals=[{"term": "strike", "weight": 1}], focus={"lead_sentences": 1})
+    body = "Markets were calm. Analysts said alpha blamed beta for the strike."
+    assert m.score("Alpha depot burns", body).matches["focus"] == "body sentence 2"
+    # The same sentence under a headline about neither (a round-up): not relevant.
+    roundup = m.score("Your morning digest", body)
+    assert not roundup.relevant and roundup.matches["actors_apart"]
+    # Only the headline helps a lead sentence, not a later one.
+    assert not m.score("Alpha depot burns", "Markets were calm. Beta denied a strike.").relevant
+    assert (
+        not topic(
+            signals=[{"term": "strike", "weight": 1}], focus={"lead_sentences": 1, "body": False}
+        )
+        .score("Alpha depot burns", body)
+        .relevant
+    )
+
+
+def test_parties_named_far_apart_in_one_sentence_are_a_passing_mention():
+    m = topic(signals=[{"term": "bomb", "weight": 1}], focus={"sentence_window": 8})
+    passing = m.score(
+        "A court ruling",
+        "A man was sentenced in alpha after being accused of organising a bomb attack in a "
+        "distant city and of working with beta.",
+    )
+    assert not passing.relevant and passing.matches["parties_named"]
+    assert m.score("A court ruling", "Alpha accused beta of a bomb attack.").relevant
+
+
+def test_an_exclusion_beyond_the_headline_rules_out_only_its_own_sentence():
+    m = topic(
+        signals=[{"term": "strike", "weight": 1}, {"term": "exports", "weight": 1}],
+        exclusions=["football"],
+        focus={"lead_sentences": 1},
+    )
+    # Football as background, far from where the story says what it is about:
+    story = m.score(
+        "Alpha exports reach beta",
+        "Alpha blamed beta for a strike. Alpha and beta once met in a football final.",
+    )
+    assert story.relevant and "excluded_by" not in story.matches
+    # The only sentence that brings them together is about football:
+    sport = m.score("Alpha depot", "Alpha and beta strike in a football final.")
+    assert not sport.relevant and sport.matches["excluded_by"] == ["football"]
+    # A lead that says the headline is about sport vetoes it, unless the headline reports an act.
+    assert not m.score("Alpha meets beta", "The football final went to penalties.").relevant
+    assert m.score("Alpha strike on beta", "It delayed a football final.").relevant
+
+
+def test_a_phrase_that_labels_something_else_names_no_actor():
+    m = topic(signals=[{"term": "strike", "weight": 1}], not_actors=["beta cup"])
+    assert not m.score("Alpha strike at the beta cup", "").relevant
+    assert m.score("Alpha strike on beta", "").relevant
+
+
+def test_an_actor_inside_a_longer_actor_term_of_another_group_does_not_count():
+    # Turkish "Kudüs" (Jerusalem) inside "Kudüs Gücü" (the Quds Force).
+    m = TopicMatcher(
+        "t",
+        Topic.model_validate(
+            {
+                "title": "t",
+                "actors": {"iran": ["kudus gucu", "iran"], "israel": ["kudus", "israil*"]},
+                "signals": [{"term": "saldir*", "weight": 1}],
+            }
+        ),
+    )
+    quds = m.score("Kudüs Gücü komutanı saldırı düzenledi", "")
+    assert not quds.relevant and quds.matches["missing_groups"] == ["israel"]
+    assert m.score("Kudüs Gücü İsrail'e saldırdı", "").relevant
 
 
 def test_topics_skip_stories_in_other_languages():
@@ -459,3 +538,50 @@ def test_the_quick_pre_check_never_changes_a_decision(title, summary):
     for q, f in zip(quick, full, strict=True):
         if not q.relevant and "missing_groups" in q.matches:
             assert set(q.matches["missing_groups"]) <= set(f.matches["missing_groups"])
+
+
+def test_a_long_story_about_both_topics_with_the_s400_as_background_is_relevant_to_both():
+    article = json.loads((ROOT / "tests/fixtures/reference_article.json").read_text())
+    assert len(article["summary"]) > 2500
+    scores = {s.topic: s for s in score_story(MATCHERS, article["title"], article["summary"])}
+    assert scores["iran_israel"].relevant and scores["tr_ru"].relevant
+    # The S-400 and CAATSA sentences are background: they rule out only themselves.
+    assert scores["tr_ru"].matches["focus"].startswith("body sentence")
+    assert "excluded_by" not in scores["tr_ru"].matches
+
+
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        (
+            "Iran and Israel meet in a tense World Cup qualifier",
+            "Israel's striker scored twice as Iran's defence collapsed under attack after attack.",
+        ),
+        (
+            "Film about an Iranian family in Israel wins festival award",
+            "The director said the movie was about war, threats and the fear of a strike.",
+        ),
+        (
+            "Türkiye's hazelnut exports to Russia hit a record",
+            "Exporters said payments from Russian buyers arrived despite sanctions on banks.",
+        ),
+        (
+            "Russian tourists flock to Turkish resorts",
+            "Tourism operators in Antalya said sanctions on flights had eased for Russian visitors.",
+        ),
+        (
+            "Türkiye and Russia discuss reviving the grain corridor",
+            "Ankara said sanctions on Russian agricultural exports must be addressed first.",
+        ),
+        (
+            "Akkuyu nuclear plant: Russia ships reactor parts to Türkiye",
+            "Rosatom said the components cleared Turkish customs despite sanctions.",
+        ),
+        (
+            "TurkStream flows steady as Türkiye pays Russia for gas",
+            "Payments go through a bank spared from sanctions, officials said.",
+        ),
+    ],
+)
+def test_hard_negatives_stay_out(title, summary):
+    assert relevant(title, summary) == {"iran_israel": False, "tr_ru": False}

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the topic rules against a labelled set",
         description="Score a labelled set (JSON Lines: title, summary, a 0/1 label per topic, "
         "intensity) with the current rules and print precision, recall, F1 and the Spearman "
-        "correlation of score with intensity per topic, then the items the rules got wrong.",
+        "correlation of score with intensity per topic, beside the baseline 'both named' "
+        "(relevant = the topic's parties are named anywhere), then the items the rules got "
+        "wrong.",
     )
     evaluate.add_argument(
         "--set",
@@ -159,10 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         "audit",
         help="draw a sample of flagged stories and near misses to read, or report on one read",
         description="GPR-style audit. --sample FILE writes, per topic and under its current "
-        "rules, N random stories the rules flag and N near misses (stories that name every "
-        "actor group but are not flagged) as JSON Lines with an empty label; a person sets "
-        "label to 1 (relevant) or 0 (not). --report FILE prints, per topic, precision (relevant "
-        "among flagged) and the near-miss relevant rate, with 95%% Wilson intervals.",
+        "rules, N random stories the rules flag and N near misses (stories that name both "
+        "parties of the topic but are not flagged) as JSON Lines with an empty label; a person "
+        "sets label to 1 (relevant) or 0 (not). --report FILE prints, per topic, precision "
+        "(relevant among flagged) and the near-miss relevant rate, with 95% Wilson intervals.",
     )
     action = audit.add_mutually_exclusive_group(required=True)
     action.add_argument("--sample", metavar="FILE", help="write a new sample to FILE")
@@ -346,6 +348,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     items = load_labelled(args.labelled_set)
     results = evaluate(compile_topics(config.topics), items)
     console = Console(soft_wrap=True)
+    console.width = max(console.width, 100)  # the table's 7 columns, also when piped
     if not results:
         print(
             f"tensionwatch: {args.labelled_set} labels none of the topics "
@@ -354,14 +357,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         return 1
     table = Table(title=f"Rules against {args.labelled_set} ({len(items)} items)")
-    for column in ("topic", "items", "precision", "recall", "F1", "Spearman (score~intensity)"):
-        table.add_column(column, justify="left" if column == "topic" else "right")
+    # The baseline is "both named": relevant = every party of the topic is named anywhere.
+    for column in ("topic", "items", "P", "R", "F1", "both named P / R / F1", "Spearman"):
+        table.add_column(column, justify="left" if column == "topic" else "right", no_wrap=True)
     for r in results:
         rho = "n/a" if r.spearman is None else f"{r.spearman:.3f}"
+        b = r.baseline or r
         table.add_row(
-            r.topic, str(r.items), f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}", rho
-        )
+            r.topic, str(r.items), f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}",
+            f"{b.precision:.3f} / {b.recall:.3f} / {b.f1:.3f}", rho,
+        )  # fmt: skip
     console.print(table)
+    console.print(
+        "P precision, R recall; both named: the baseline that calls every item naming the "
+        "topic's parties relevant; Spearman: score against labelled intensity, positives only"
+    )
     for r in results:
         if not r.misses:
             continue
@@ -392,6 +402,12 @@ def describe_matches(matches: dict) -> str:
     parts.append("signals: " + (", ".join(signals) if signals else "none"))
     if matches.get("excluded_by"):
         parts.append("excluded by " + ", ".join(matches["excluded_by"]))
+    if matches.get("focus"):
+        parts.append("focus: " + matches["focus"])
+    elif matches.get("no_signal"):
+        parts.append("no signal where the parties meet")
+    elif matches.get("actors_apart"):
+        parts.append("parties not together in the headline or a sentence")
     return " | ".join(parts)
 
 

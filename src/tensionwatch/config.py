@@ -106,14 +106,27 @@ class CounterTerm(_Strict):
     cap: Annotated[int, Field(ge=1)] | None = None
 
 
-Window = Literal["story", "sentence"] | Annotated[int, Field(ge=1, le=200)]
+class Focus(_Strict):
+    """Where a story's parties must come together for the story to be *about* the topic."""
 
-
-class Proximity(_Strict):
-    """How close terms must be: anywhere in the story, in one sentence, or within N words."""
-
-    actors: Window = "story"  # all actor groups together
-    signals: Window = "story"  # a signal or counter term and some actor term
+    # How many sentences of the summary are its lead: with the headline, where a story says
+    # what it is about. Beyond the lead, a story that names the parties together is relevant
+    # only with stronger evidence (see score.py).
+    lead_sentences: Annotated[int, Field(ge=0, le=10)] = 1
+    # Whether a sentence beyond the lead can make a story relevant at all.
+    body: bool = True
+    # A summary sentence that names the parties further apart than this many words names
+    # them in passing, and counts for neither; 0 turns this off.
+    sentence_window: Annotated[int, Field(ge=0, le=200)] = 24
+    # A headline that joins the parties directly ("Iran accuses Israel", "Israel hits Iran"):
+    # at most this many words between them, none of them a list word. Such a headline is
+    # about the dyad without a signal word; 0 turns this off.
+    headline_gap: Annotated[int, Field(ge=0, le=10)] = 3
+    # Words that make a list of the parties rather than a relation ("Iran and Israel top the
+    # visitors"); commas and semicolons between the parties do the same.
+    list_words: list[TermText] = ["and", "or", "ve", "veya", "ile", "nor"]
+    # …unless the pair is framed as one: "between Iran and Israel", "İran ile İsrail arasında".
+    pair_words: list[TermText] = ["between", "arasinda", "arasindaki"]
 
 
 class Negation(_Strict):
@@ -131,10 +144,15 @@ class Topic(_Strict):
     signals: list[WeightedTerm] = []
     counters: list[CounterTerm] = []
     exclusions: list[TermText] = []
+    # Phrases in which an actor's name labels something else ("the Israel-Hamas war"): an
+    # actor term inside one names no actor.
+    not_actors: list[TermText] = []
     title_boost: Annotated[float, Field(ge=1)] = 1.5
     max_count: Annotated[int, Field(ge=1)] = 3
-    require_signal: bool = True
-    proximity: Proximity = Proximity()
+    # The actor groups that name the two sides: a story naming them all is "both named",
+    # the baseline `eval` compares with, and a near miss when not flagged (default: every group).
+    parties: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = None
+    focus: Focus = Focus()
     negation: Negation = Negation()
 
     @field_validator("actors")
@@ -146,6 +164,17 @@ class Topic(_Strict):
             if not terms:
                 raise ValueError(f"actor group {group!r} has no terms")
         return actors
+
+    @model_validator(mode="after")
+    def _parties_are_groups(self) -> Topic:
+        unknown = [p for p in self.parties or [] if p not in self.actors]
+        if unknown:
+            raise ValueError(f"parties names no actor group: {', '.join(unknown)}")
+        return self
+
+    @property
+    def party_groups(self) -> list[str]:
+        return list(self.parties) if self.parties else list(self.actors)
 
     def rules_version(self) -> str:
         """Hash of what decides a score: the rules and the version of the code that applies

@@ -1,4 +1,5 @@
-"""Evaluate topic rules against a labelled set of news items.
+"""Evaluate topic rules against a labelled set of news items, beside the baseline "both named"
+(relevant = every party of the topic is named anywhere in the item).
 
 A labelled set is JSON Lines, one item per line, with `title`, `summary` and, per topic, a
 0/1 label under the topic's name (`iran_israel`, `tr_ru`, …) and, for positives, an
@@ -38,6 +39,8 @@ class TopicEvaluation:
     false_neg: int = 0
     spearman: float | None = None
     misses: list[Miss] = field(default_factory=list)
+    # The plain baseline an analyst compares with first: relevant = both parties named.
+    baseline: TopicEvaluation | None = None
 
     @property
     def precision(self) -> float:
@@ -107,9 +110,18 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
     return float(cov / (var_x * var_y) ** 0.5)
 
 
+def _count(result: TopicEvaluation | None, expected: bool, predicted: bool) -> None:
+    if result is None:
+        return
+    result.items += 1
+    result.true_pos += expected and predicted
+    result.false_pos += predicted and not expected
+    result.false_neg += expected and not predicted
+
+
 def evaluate(matchers: CompiledRules, items: list[dict[str, Any]]) -> list[TopicEvaluation]:
     """Score every item against every topic that the set labels, and compare."""
-    results = {m.name: TopicEvaluation(m.name) for m in matchers}
+    results = {m.name: TopicEvaluation(m.name, baseline=TopicEvaluation(m.name)) for m in matchers}
     intensity_pairs: dict[str, tuple[list[float], list[float]]] = {
         m.name: ([], []) for m in matchers
     }
@@ -123,6 +135,7 @@ def evaluate(matchers: CompiledRules, items: list[dict[str, Any]]) -> list[Topic
             result = results[score.topic]
             result.items += 1
             expected = bool(item[score.topic])
+            _count(result.baseline, expected, bool(score.matches.get("parties_named")))
             if expected and score.relevant:
                 result.true_pos += 1
             elif score.relevant:

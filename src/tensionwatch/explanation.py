@@ -14,7 +14,18 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from tensionwatch.score import ACTOR, COUNTER, EXCLUSION, FAR, INSIDE, NEGATED, Hit, TopicMatcher
+from tensionwatch.score import (
+    ACTOR,
+    COUNTER,
+    EXCLUDING,
+    EXCLUSION,
+    FAR,
+    INSIDE,
+    NEGATED,
+    NOT_ACTOR,
+    Hit,
+    TopicMatcher,
+)
 from tensionwatch.text import fold, strip_controls
 
 FIELDS = ("title", "summary")
@@ -86,7 +97,12 @@ def explain_story(
             found = [
                 h for h in hits if terms[h.term].role == ACTOR and terms[h.term].group == group
             ]
-            where = ", ".join(f"{terms[h.term].text} ({FIELDS[h.field]})" for h in found)
+            where = ", ".join(
+                f"{terms[h.term].text} ({_place(h)}"
+                + (", inside a longer phrase: not counted" if h.status == INSIDE else "")
+                + ")"
+                for h in found
+            )
             console.print(
                 Text.assemble(
                     plain(f"  actor group {group}: "),
@@ -94,24 +110,37 @@ def explain_story(
                 ),
                 highlight=False,
             )
-        if score.matches.get("actors_apart"):
-            window = matcher.topic.proximity.actors
+        focus = score.matches.get("focus")
+        if focus:
+            console.print(Text.assemble(("  focus: ", "green"), focus), highlight=False)
+        elif score.matches.get("no_signal"):
             console.print(
-                Text.assemble(("  actor groups not together", "red"), f" (proximity: {window})")
+                Text.assemble(
+                    ("  no signal where the actors meet", "red"),
+                    " (the headline, or the lead sentence that names them)",
+                )
+            )
+        elif score.matches.get("actors_apart"):
+            console.print(
+                Text.assemble(
+                    ("  actors not together", "red"),
+                    " in the headline, a lead sentence, or a later sentence under a headline"
+                    " that names one of them",
+                )
             )
         for h in hits:
             term = terms[h.term]
-            if term.role in (ACTOR, EXCLUSION):
+            if term.role in (ACTOR, EXCLUSION, NOT_ACTOR):
                 continue
             status = {
                 NEGATED: ("negated ", "yellow"),
-                FAR: ("far from actors ", "yellow"),
+                FAR: ("not counted: beyond the lead, in a sentence with no actor ", "yellow"),
                 INSIDE: ("inside a longer term ", "dim"),
             }.get(h.status, "")
             kind = "counter" if term.role == COUNTER else f"signal/{term.group}"
             console.print(
                 Text.assemble(
-                    plain(f"  {kind} {term.text} ({FIELDS[h.field]}) weight {term.weight:g} "),
+                    plain(f"  {kind} {term.text} ({_place(h)}) weight {term.weight:g} "),
                     status,
                 ),
                 _snippet(texts[h.field], h),
@@ -129,16 +158,28 @@ def explain_story(
                     highlight=False,
                 )
         for h in hits:
-            if terms[h.term].role == EXCLUSION:
-                console.print(
-                    Text.assemble(
-                        ("  excluded by", "red"),
-                        plain(f" {terms[h.term].text} ({FIELDS[h.field]})"),
-                    ),
-                    _snippet(texts[h.field], h),
-                    highlight=False,
-                )
+            role = terms[h.term].role
+            if role == EXCLUSION and h.status == EXCLUDING:
+                label = ("  excluded by", "red")
+            elif role == EXCLUSION:
+                label = ("  exclusion not counted (not where the story is about the topic):", "dim")
+            elif role == NOT_ACTOR:
+                label = ("  not an actor:", "dim")
+            else:
+                continue
+            console.print(
+                Text.assemble(label, plain(f" {terms[h.term].text} ({_place(h)}) ")),
+                _snippet(texts[h.field], h),
+                highlight=False,
+            )
         console.print()
+
+
+def _place(hit: Hit) -> str:
+    """Where a hit stands: the headline, or the summary's sentence N once it was weighed."""
+    if hit.field == 0:
+        return "title"
+    return f"summary, sentence {hit.sentence}" if hit.sentence > 0 else "summary"
 
 
 def terms_cap(matcher: TopicMatcher, text: str) -> int:

@@ -10,15 +10,29 @@ found, whatever other terms overlap it.
 Term syntax (after folding, see text.fold): whole words; a space-separated phrase; a
 trailing `*` for a prefix of the last word (`escalat*`, `machine tool*`, `ihracat*`).
 
+A story is *relevant* when its focus — what its headline and lead are about — brings every
+actor group together (see `TopicMatcher._focus`):
+- the headline names every group: relevant, with or without a signal word (the headline
+  makes the dyad its subject; the score then says how tense it is);
+- else one sentence of the lead (the summary's first `focus.lead_sentences` sentences), with
+  the headline's groups, names every group, and a signal or counter term stands in that
+  sentence or an *act* signal in the headline (the event the lead goes on to place; a
+  threat or talks word in the headline is about the headline's own subject);
+- else one later sentence names every group on its own, with a signal or counter in it, under
+  a headline that names at least one group (a long article about the topic, not a round-up
+  or a story about something else that names the parties in passing).
+An exclusion speaks only where it stands: in the headline it vetoes the story; in the lead it
+vetoes a headline focus, unless the headline reports an act; elsewhere it rules out only its
+own sentence (a passing mention of a hard-negative subject does not veto a story that is
+about the topic).
+
 What each occurrence of a signal or counter term counts for:
 - nothing if a longer weighted term covers it ("de-escalate" is not also "escalat*");
-- nothing if the topic's proximity window puts it too far from every actor term;
-- nothing, but it still marks the story as on topic, if a negator stands within the
+- nothing if it stands beyond the lead in a sentence that names no actor;
+- nothing, but it still marks its sentence as signalled, if a negator stands within the
   negation window before it (or after it: Turkish negates after the verb);
 - otherwise its weight. Score = Σ weight × min(count, cap) × (title_boost if in the headline).
 
-A story is *relevant* when every actor group matched (together, within the proximity window),
-no exclusion matched, and at least one signal or counter term matched (`require_signal`).
 The score of a story that is not relevant is 0; its matches are kept so that the decision can
 be explained (`explain_hits` returns every occurrence with what was made of it).
 """
@@ -34,12 +48,18 @@ from typing import Any, overload
 from tensionwatch.config import Topic
 from tensionwatch.text import fold
 
-ACTOR, SIGNAL, COUNTER, EXCLUSION = "actor", "signal", "counter", "exclusion"
+ACTOR, SIGNAL, COUNTER, EXCLUSION, NOT_ACTOR = (
+    "actor",
+    "signal",
+    "counter",
+    "exclusion",
+    "not an actor",
+)
 
 # The version of the matching and scoring code (this module and text.fold). Bump it with any
 # change that can change a score, a decision or `matches`: it is part of every rules_version,
 # so stored scores say which code made them and `tensionwatch rescore` redoes them.
-SCORER_VERSION = 2
+SCORER_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +194,11 @@ class TopicMatcher:
         self.topic = topic
         self.rules_version = topic.rules_version()
         self.group_names = list(topic.actors)
+        self.party_groups = topic.party_groups
+        self._all_groups = frozenset(self.group_names)
+        self._party_set = frozenset(self.party_groups)
+        self._list_words = frozenset(fold(w).strip() for w in topic.focus.list_words)
+        self._pair_words = frozenset(fold(w).strip() for w in topic.focus.pair_words)
         terms: list[Term] = []
         for group, texts in topic.actors.items():
             terms += [Term(t, ACTOR, group, 0.0, 1) for t in texts]
@@ -182,10 +207,10 @@ class TopicMatcher:
         for c in topic.counters:
             terms.append(Term(c.term, COUNTER, "counter", c.weight, c.cap or topic.max_count))
         terms += [Term(t, EXCLUSION, "exclusion", 0.0, 1) for t in topic.exclusions]
+        terms += [Term(t, NOT_ACTOR, "not an actor", 0.0, 1) for t in topic.not_actors]
         self.terms = terms
 
         self._scanner = _Scanner([(index, term.text) for index, term in enumerate(terms)])
-        self._needs_places = topic.proximity.actors != "story" or topic.proximity.signals != "story"
         self._negators_before = _negators(topic.negation.before)
         self._negators_after = _negators(topic.negation.after)
 
@@ -220,52 +245,82 @@ class TopicMatcher:
             matches = {"actors": {}, "signals": [], "missing_groups": self.group_names}
             return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
         terms = self.terms
-        actor_hits: list[Hit] = []
-        weighted: list[Hit] = []
+        # "Both named" is the plain baseline: any mention of each party counts for it.
+        named = {terms[h.term].group for h in hits if terms[h.term].role == ACTOR}
+        parties_named = all(p in named for p in self.party_groups)
+        labels = [h for h in hits if terms[h.term].role == NOT_ACTOR]
+        actor_hits = [h for h in hits if terms[h.term].role == ACTOR]
         actors: dict[str, dict[str, int]] = {}
-        excluding: set[str] = set()
+        for h in actor_hits:
+            if _inside_longer(h, labels) or _inside_longer(h, actor_hits):
+                # "Israel" in "the Israel-Hamas war"; "Kudüs" (Jerusalem) in "Kudüs Gücü"
+                # (the Quds Force): the longer phrase says what is named.
+                h.status = INSIDE
+                continue
+            h.status = COUNTED
+            term = terms[h.term]
+            group = actors.setdefault(term.group, {})
+            group[term.text] = group.get(term.text, 0) + 1
+        missing = [g for g in self.group_names if g not in actors]
+        if missing:
+            # Decided by the actors: nothing else can change it, so nothing is weighed (most
+            # stories of a stream stop here). explain shows where the other terms are.
+            matches: dict[str, Any] = {"actors": actors, "signals": [], "missing_groups": missing}
+            if parties_named:
+                matches["parties_named"] = True
+            return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
+
+        # Which sentence each occurrence stands in: 0 is the headline, 1… the summary's.
+        summary_ends = [m.end() for m in _SENTENCE_END.finditer(texts[1])]
+        groups_at: dict[int, set[str]] = {}
+        excluded_at: dict[int, set[str]] = {}
+        weighted: list[Hit] = []
         for h in hits:
+            h.sentence = 0 if h.field == 0 else 1 + bisect_right(summary_ends, h.start)
             term = terms[h.term]
             if term.role == ACTOR:
-                h.status = COUNTED
-                actor_hits.append(h)
-                group = actors.setdefault(term.group, {})
-                group[term.text] = group.get(term.text, 0) + 1
+                if h.status == COUNTED:
+                    groups_at.setdefault(h.sentence, set()).add(term.group)
             elif term.role == EXCLUSION:
-                h.status = EXCLUDING
-                excluding.add(term.text)
-            else:
+                excluded_at.setdefault(h.sentence, set()).add(term.text)
+            elif term.role != NOT_ACTOR:
                 weighted.append(h)
-        excluded = sorted(excluding)
-        missing = [g for g in self.group_names if g not in actors]
-        if missing or excluded:
-            # Decided by the actors or an exclusion: the signals cannot change it, so they are
-            # not weighed (most stories of a stream stop here). explain shows where they are.
-            matches = {"actors": actors, "signals": []}
-            if missing:
-                matches["missing_groups"] = missing
-            if excluded:
-                matches["excluded_by"] = excluded
-            return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
-        places = _Places(texts, topic.proximity) if self._needs_places else None
-        groups_near = self._actors_together(actor_hits, places)
 
+        lead = topic.focus.lead_sentences
+        signal_at: set[int] = set()  # sentences with a signal or counter (negated or not)
+        act_in_headline = False
         per_term: dict[int, list[Hit]] = {}
         for h in weighted:
             if len(weighted) > 1 and _inside_longer(h, weighted):
                 # "de-escalate" is not an escalation, "sanctions evasion" not two signals.
                 h.status = INSIDE
-            elif places is not None and not places.near_any(h, actor_hits, "signals"):
-                h.status = FAR
-            elif self._negated(texts[h.field], h):
-                h.status = NEGATED
+            elif h.sentence > lead and h.sentence not in groups_at:
+                h.status = FAR  # beyond the lead, in a sentence that names no actor
             else:
-                h.status = COUNTED
+                h.status = NEGATED if self._negated(texts[h.field], h) else COUNTED
+                signal_at.add(h.sentence)
+                if h.sentence == 0 and h.status == COUNTED and terms[h.term].group == "act":
+                    act_in_headline = True
             per_term.setdefault(h.term, []).append(h)
+
+        if act_in_headline:
+            # An act in the headline (a strike, a seizure) is the event the lead goes on to
+            # place: it signals every lead sentence. A threat or talks word in the headline
+            # is about the headline's own subject, and signals only the headline.
+            signal_at.update(range(1, lead + 1))
+        joined = self._joined_in_headline(texts[0], actor_hits)
+        apart = self._parties_apart(texts[1], actor_hits, groups_at)
+        for n in apart:
+            groups_at[n] = groups_at[n] - self._party_set  # they name each other in passing
+        focus, why_not = self._focus(groups_at, excluded_at, signal_at, joined, act_in_headline)
+        relevant = focus is not None
+        deciding = why_not.pop("excluding", set())
+        for h in hits:
+            if terms[h.term].role == EXCLUSION:
+                h.status = EXCLUDING if h.sentence in deciding else ASIDE
 
         signals: list[dict[str, Any]] = []
         total = 0.0
-        context = False  # some signal or counter term near the actors, negated or not
         for index in sorted(per_term):
             term = terms[index]
             occurrences = per_term[index]
@@ -275,7 +330,6 @@ class TopicMatcher:
             inside = sum(1 for h in occurrences if h.status == INSIDE)
             if inside == len(occurrences):
                 continue  # only ever part of a longer term: that term speaks for it
-            context = context or len(occurrences) > far + inside
             in_title = any(h.field == 0 for h in counted)
             boost = topic.title_boost if in_title else 1.0
             points = term.weight * min(len(counted), term.cap) * boost
@@ -295,26 +349,136 @@ class TopicMatcher:
                 entry["far"] = far
             signals.append(entry)
 
-        relevant = groups_near and (context or not topic.require_signal)
-        matches: dict[str, Any] = {"actors": actors, "signals": signals}
-        if not groups_near:
-            matches["actors_apart"] = True
+        matches = {"actors": actors, "signals": signals}
+        if parties_named:
+            matches["parties_named"] = True
+        if focus is not None:
+            matches["focus"] = focus
+        matches.update(why_not)
         score = round(total, 4) if relevant else 0.0
         return TopicScore(self.name, self.rules_version, score, relevant, matches), hits
 
-    def _actors_together(self, actor_hits: list[Hit], places: _Places | None) -> bool:
-        """Whether one occurrence of every actor group lies within the proximity window."""
-        if places is None or self.topic.proximity.actors == "story" or len(self.group_names) < 2:
-            return True
-        by_group: dict[str, list[Hit]] = {}
-        for h in actor_hits:
-            by_group.setdefault(self.terms[h.term].group, []).append(h)
-        if len(by_group) < len(self.group_names):
+    def _focus(
+        self,
+        groups_at: dict[int, set[str]],
+        excluded_at: dict[int, set[str]],
+        signal_at: set[int],
+        joined: bool,
+        act_in_headline: bool,
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Where the story is about every actor group together, or why it is not.
+
+        In order: the headline names every group, with a signal in the headline or the lead,
+        or with the parties joined in the headline ("Iran accuses Israel": no signal word is
+        needed where the headline makes the dyad its subject); a sentence of the lead does, the headline helping, with a signal in
+        that sentence (or an act in the headline); a later sentence does on its own, with a signal in it, under a
+        headline that names one of the groups. An exclusion speaks only where it stands: in
+        the headline it vetoes the story; in the lead it vetoes a headline focus unless the
+        headline reports an act (then the story is about the act, and the lead's "crude" or
+        "football" is background); elsewhere it rules out its own sentence. Returns the focus ("headline", "lead sentence N",
+        "body sentence N"), or None and why: `excluded_by`, `no_signal`, `actors_apart`;
+        `excluding` holds the sentences whose exclusions decided.
+        """
+        every = self._all_groups
+        lead = self.topic.focus.lead_sentences
+        headline = groups_at.get(0, set())
+        if 0 in excluded_at:
+            return None, {"excluded_by": sorted(excluded_at[0]), "excluding": {0}}
+        if headline >= every:
+            in_lead = {n for n in excluded_at if n <= lead}
+            if in_lead and not act_in_headline:
+                terms = sorted(set().union(*(excluded_at[n] for n in in_lead)))
+                return None, {"excluded_by": terms, "excluding": in_lead}
+            if joined or 0 in signal_at or any(0 < n <= lead for n in signal_at):
+                return "headline", {}
+            return None, {"no_signal": True}
+        excluded: set[int] = set()
+        no_signal = False
+        for n in sorted(groups_at):
+            if n == 0:
+                continue
+            if n <= lead:
+                together = groups_at[n] | headline >= every
+            else:
+                # Beyond the lead only under a headline that names an actor: otherwise the
+                # story is a round-up, or about something else that names them in passing.
+                together = self.topic.focus.body and bool(headline) and groups_at[n] >= every
+            if not together:
+                continue
+            if n in excluded_at:
+                excluded.add(n)
+            elif n not in signal_at:
+                no_signal = True
+            else:
+                return f"{'lead' if n <= lead else 'body'} sentence {n}", {}
+        why: dict[str, Any] = {}
+        if excluded:
+            terms = sorted(set().union(*(excluded_at[n] for n in excluded)))
+            why.update({"excluded_by": terms, "excluding": excluded})
+        if no_signal:
+            why["no_signal"] = True
+        if not why:
+            why["actors_apart"] = True
+        return None, why
+
+    def _parties_apart(
+        self, summary: str, actor_hits: list[Hit], groups_at: dict[int, set[str]]
+    ) -> list[int]:
+        """Summary sentences that name every party, but no two of them within
+        `focus.sentence_window` words: "…sentenced in Iran after being accused of organising
+        a bomb attack in 2008 and collaborating with the US and Israel" names Israel in
+        passing. Such a sentence counts for neither party."""
+        window = self.topic.focus.sentence_window
+        candidates = [n for n, groups in groups_at.items() if n > 0 and groups >= self._party_set]
+        if not window or not candidates or len(self._party_set) < 2:
+            return []
+        word_starts = [m.start() for m in _WORD.finditer(summary)]
+        apart = []
+        for n in candidates:
+            places = sorted(
+                (bisect_right(word_starts, h.start), self.terms[h.term].group)
+                for h in actor_hits
+                if h.sentence == n
+                and h.status == COUNTED
+                and self.terms[h.term].group in self._party_set
+            )
+            near = any(
+                b[0] - a[0] <= window
+                for a, b in zip(places, places[1:], strict=False)
+                if a[1] != b[1]
+            )
+            if not near:
+                apart.append(n)
+        return apart
+
+    def _joined_in_headline(self, headline: str, actor_hits: list[Hit]) -> bool:
+        """Whether the headline joins two parties directly: at most `focus.headline_gap`
+        words between them, none a list word, no comma or semicolon ("Iran accuses Israel",
+        not "visitors from Iran and Israel")."""
+        gap = self.topic.focus.headline_gap
+        if not gap or len(self.party_groups) < 2:
             return False
-        first, *others = by_group.values()
-        return any(
-            all(places.near_any(anchor, hits, "actors") for hits in others) for anchor in first
-        )
+        found = [
+            (h.start, h.end, self.terms[h.term].group)
+            for h in actor_hits
+            if h.field == 0 and h.status == COUNTED and self.terms[h.term].group in self._party_set
+        ]
+        found.sort()
+        for (first, end, group), (start, last, other) in zip(found, found[1:], strict=False):
+            if group == other:
+                continue
+            between = headline[end:start]
+            words = _WORD.findall(between)
+            if len(words) > gap or "," in between or ";" in between:
+                continue
+            if not any(w in self._list_words for w in words):
+                return True
+            # "between Tehran and Tel Aviv", "İran ile İsrail arasında": a pair, not a list
+            before = _WORD.findall(headline[:first])[-1:]
+            after = _WORD.findall(headline[last:])[:1]
+            if any(w in self._pair_words for w in before + after):
+                return True
+        return False
 
     def _negated(self, text: str, hit: Hit) -> bool:
         """A negator within the window before (or after) the hit, in the same sentence."""
@@ -342,12 +506,13 @@ class TopicMatcher:
         return word in exact or (bool(prefixes) and word.startswith(prefixes))
 
 
-COUNTED, NEGATED, FAR, INSIDE, EXCLUDING = (
+COUNTED, NEGATED, FAR, INSIDE, EXCLUDING, ASIDE = (
     "counted",
     "negated",
-    "far from actors",
+    "away from the actors",  # beyond the lead, in a sentence that names no actor
     "inside a longer term",
     "excluding",
+    "not where the story is about the topic",  # an exclusion that did not decide
 )
 
 
@@ -386,35 +551,7 @@ class Hit:
     start: int
     end: int
     status: str = ""
-
-
-class _Places:
-    """Sentence and word positions of hits, for proximity windows (computed once per story)."""
-
-    def __init__(self, texts: tuple[str, str], proximity: Any):
-        self.proximity = proximity
-        self.sentence_ends = [[m.end() for m in _SENTENCE_END.finditer(t)] for t in texts]
-        self.word_starts = [[m.start() for m in _WORD.finditer(t)] for t in texts]
-
-    def _where(self, hit: Hit, window: str | int) -> int:
-        if window == "sentence":
-            return bisect_right(self.sentence_ends[hit.field], hit.start)
-        return bisect_right(self.word_starts[hit.field], hit.start)
-
-    def near_any(self, hit: Hit, others: list[Hit], kind: str) -> bool:
-        window = getattr(self.proximity, kind)
-        if window == "story":
-            return True
-        here = self._where(hit, window)
-        for other in others:
-            if other.field != hit.field:
-                continue
-            there = self._where(other, window)
-            if (window == "sentence" and here == there) or (
-                window != "sentence" and abs(here - there) <= window
-            ):
-                return True
-        return False
+    sentence: int = -1  # 0 the headline, 1… the summary's sentences (set when weighed)
 
 
 def _is_word(char: str) -> bool:
@@ -444,12 +581,14 @@ class CompiledRules(Sequence[TopicMatcher]):
             [((i, t), term.text) for i, m in enumerate(matchers) for t, term in enumerate(m.terms)]
         )
         # The quick pre-check: a term can only match where its first word (or prefix) occurs
-        # as a substring, and `in` costs far less than the regex scan. Per topic, the actor
-        # groups with the fewest first words are tried first.
+        # as a substring, and `in` costs far less than the regex scan. Per topic, the party
+        # groups with the fewest first words are tried first. Only the parties are checked: a
+        # story that names them but lacks another group is a near miss, and saying so needs
+        # the scan (a substring is no proof that a party is named).
         self._gates: list[list[tuple[TopicScore, tuple[str, ...]]]] = []
         for m in matchers:
             gate = []
-            for group in m.group_names:
+            for group in m.party_groups:
                 stems = {
                     _split_term(t.text)[0] for t in m.terms if t.role == ACTOR and t.group == group
                 }
