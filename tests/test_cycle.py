@@ -1,8 +1,8 @@
-import re
 
 """The monitoring cycle end to end, without Prefect: fixture feeds → real DuckDB file."""
 
 import json
+import re
 import subprocess
 import sys
 import time
