@@ -1,4 +1,3 @@
-
 """The monitoring cycle end to end, without Prefect: fixture feeds → real DuckDB file."""
 
 import json
