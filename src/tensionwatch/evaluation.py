@@ -42,6 +42,12 @@ class TopicEvaluation:
     # The plain baseline an analyst compares with first: relevant = both parties named.
     baseline: TopicEvaluation | None = None
 
+    def count(self, expected: bool, predicted: bool) -> None:
+        self.items += 1
+        self.true_pos += expected and predicted
+        self.false_pos += predicted and not expected
+        self.false_neg += expected and not predicted
+
     @property
     def precision(self) -> float:
         predicted = self.true_pos + self.false_pos
@@ -110,18 +116,10 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
     return float(cov / (var_x * var_y) ** 0.5)
 
 
-def _count(result: TopicEvaluation | None, expected: bool, predicted: bool) -> None:
-    if result is None:
-        return
-    result.items += 1
-    result.true_pos += expected and predicted
-    result.false_pos += predicted and not expected
-    result.false_neg += expected and not predicted
-
-
 def evaluate(matchers: CompiledRules, items: list[dict[str, Any]]) -> list[TopicEvaluation]:
     """Score every item against every topic that the set labels, and compare."""
-    results = {m.name: TopicEvaluation(m.name, baseline=TopicEvaluation(m.name)) for m in matchers}
+    baselines = {m.name: TopicEvaluation(m.name) for m in matchers}
+    results = {m.name: TopicEvaluation(m.name, baseline=baselines[m.name]) for m in matchers}
     intensity_pairs: dict[str, tuple[list[float], list[float]]] = {
         m.name: ([], []) for m in matchers
     }
@@ -133,15 +131,9 @@ def evaluate(matchers: CompiledRules, items: list[dict[str, Any]]) -> list[Topic
             if score.topic not in item:
                 continue
             result = results[score.topic]
-            result.items += 1
             expected = bool(item[score.topic])
-            _count(result.baseline, expected, bool(score.matches.get("parties_named")))
-            if expected and score.relevant:
-                result.true_pos += 1
-            elif score.relevant:
-                result.false_pos += 1
-            elif expected:
-                result.false_neg += 1
+            result.count(expected, score.relevant)
+            baselines[score.topic].count(expected, bool(score.matches.get("parties_named")))
             if expected != score.relevant:
                 item_id = str(item.get("id", f"line {number}"))
                 result.misses.append(Miss(item_id, item["title"], expected, score))

@@ -28,8 +28,6 @@ from tensionwatch.score import (
 )
 from tensionwatch.text import fold, strip_controls
 
-FIELDS = ("title", "summary")
-
 
 def plain(text: object) -> Text:
     """Text from a feed or a file, shown as it is: never read as markup, no control codes."""

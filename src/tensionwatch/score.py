@@ -368,16 +368,22 @@ class TopicMatcher:
     ) -> tuple[str | None, dict[str, Any]]:
         """Where the story is about every actor group together, or why it is not.
 
-        In order: the headline names every group, with a signal in the headline or the lead,
-        or with the parties joined in the headline ("Iran accuses Israel": no signal word is
-        needed where the headline makes the dyad its subject); a sentence of the lead does, the headline helping, with a signal in
-        that sentence (or an act in the headline); a later sentence does on its own, with a signal in it, under a
-        headline that names one of the groups. An exclusion speaks only where it stands: in
-        the headline it vetoes the story; in the lead it vetoes a headline focus unless the
-        headline reports an act (then the story is about the act, and the lead's "crude" or
-        "football" is background); elsewhere it rules out its own sentence. Returns the focus ("headline", "lead sentence N",
-        "body sentence N"), or None and why: `excluded_by`, `no_signal`, `actors_apart`;
-        `excluding` holds the sentences whose exclusions decided.
+        In order:
+        - the headline names every group, with a signal in the headline or the lead, or with
+          the parties joined in the headline ("Iran accuses Israel": no signal word is needed
+          where the headline makes the dyad its subject);
+        - a sentence of the lead does, the headline helping, with a signal in that sentence
+          (or an act in the headline);
+        - a later sentence does on its own, with a signal in it, under a headline that names
+          one of the groups.
+        An exclusion speaks only where it stands: in the headline it vetoes the story; in the
+        lead it vetoes a headline focus unless the headline reports an act (then the story is
+        about the act, and the lead's "crude" or "football" is background); elsewhere it rules
+        out its own sentence.
+
+        Returns the focus ("headline", "lead sentence N", "body sentence N"), or None and why:
+        `excluded_by`, `no_signal`, `actors_apart`; `excluding` holds the sentences whose
+        exclusions decided.
         """
         every = self._all_groups
         lead = self.topic.focus.lead_sentences
