@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +56,19 @@ def write_config(tmp_path: Path, feeds: list[dict], **overrides: dict) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def turkish_upper(text: str) -> str:
+    """Upper case the Turkish way: i → İ, ı → I."""
+    return text.replace("i", "İ").replace("ı", "I").upper()
+
+
+def turkish_lower(text: str) -> str:
+    """Lower case the Turkish way: I → ı, İ → i."""
+    return text.replace("I", "ı").replace("İ", "i").lower()
+
+
+def without_accents(text: str) -> str:
+    """What an accent-less keyboard types: NFD without combining marks, ı → i, İ → I."""
+    text = text.replace("ı", "i").replace("İ", "I")
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tensionwatch.config import Topic
 from tensionwatch.score import TopicMatcher, compile_topics, score_story
 from tensionwatch.text import fold
-from tests.conftest import ROOT, default_topics
+from tests.conftest import ROOT, default_topics, turkish_lower, turkish_upper, without_accents
 
 TOPICS = {name: Topic.model_validate(t) for name, t in default_topics().items()}
 MATCHERS = compile_topics(TOPICS)
@@ -214,28 +214,12 @@ rich_sentences = st.lists(st.tuples(rich_words, separators), max_size=25).map(
 )
 
 
-def _turkish_upper(text: str) -> str:
-    """Upper case the Turkish way: i → İ, ı → I."""
-    return text.replace("i", "İ").replace("ı", "I").upper()
-
-
-def _turkish_lower(text: str) -> str:
-    """Lower case the Turkish way: I → ı, İ → i."""
-    return text.replace("I", "ı").replace("İ", "i").lower()
-
-
-def _without_accents(text: str) -> str:
-    """What an accent-less keyboard types: NFD without combining marks, ı → i, İ → I."""
-    text = text.replace("ı", "i").replace("İ", "I")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-
-
 SPELLINGS = {
     "upper": str.upper,
     "lower": str.lower,
-    "turkish upper": _turkish_upper,
-    "turkish lower": _turkish_lower,
-    "without accents": _without_accents,
+    "turkish upper": turkish_upper,
+    "turkish lower": turkish_lower,
+    "without accents": without_accents,
     "NFC": lambda text: unicodedata.normalize("NFC", text),
     "NFD": lambda text: unicodedata.normalize("NFD", text),
 }

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensionwatch.text import clean_text, fold
+from tests.conftest import turkish_lower, turkish_upper, without_accents
 
 
 def test_turkish_and_accented_spellings_fold_to_one_word():
@@ -52,19 +53,6 @@ TURKISH = ["i\u0307", "I\u0307", *"İıIiŞşĞğÇçÖöÜü"]  # "i\u0307" is 
 latin_text = st.lists(st.sampled_from(TURKISH) | st.sampled_from(LATIN), max_size=60).map("".join)
 
 
-def _turkish_upper(text: str) -> str:
-    return text.replace("i", "İ").replace("ı", "I").upper()
-
-
-def _turkish_lower(text: str) -> str:
-    return text.replace("I", "ı").replace("İ", "i").lower()
-
-
-def _without_accents(text: str) -> str:
-    text = text.replace("ı", "i").replace("İ", "I")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-
-
 @settings(max_examples=200)
 @given(st.text(max_size=80) | latin_text)
 def test_fold_is_idempotent(text):
@@ -80,9 +68,9 @@ def test_fold_is_blind_to_case_turkish_i_accents_and_composition(text):
     for spell in (
         str.upper,
         str.lower,
-        _turkish_upper,
-        _turkish_lower,
-        _without_accents,
+        turkish_upper,
+        turkish_lower,
+        without_accents,
         lambda t: unicodedata.normalize("NFC", t),
         lambda t: unicodedata.normalize("NFD", t),
     ):
