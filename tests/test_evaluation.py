@@ -89,6 +89,19 @@ def test_explain_free_text_shows_negation_exclusion_and_points(capsys):
     assert "· not relevant · score 0" in out and "excluded by football (summary, sentence 1)" in out
 
 
+def test_explain_shows_listed_parties_and_commentary(capsys):
+    base = ["explain", "--config", str(ROOT / "config.yaml"), "--text"]
+    story = ["Iran president blames enemies", "--summary", "Israel, Jordan and Egypt fear Iran."]
+    assert main([*base, *story]) == 0
+    out = capsys.readouterr().out
+    assert "israel* (summary, sentence 1, in a list with a third party: not counted)" in out
+    assert "third party" not in out.replace("in a list with a third party", "")
+    assert main([*base, "Analysis: why Israel struck Iran"]) == 0
+    out = capsys.readouterr().out
+    assert "· relevant · score 1.35" in out
+    assert "commentary ('analysis' in the headline): score × 0.3" in out
+
+
 def test_eval_prints_the_both_named_baseline_beside_the_rules(tmp_path, capsys):
     # Both parties named in every item; the rules tell the confrontation from the tourism
     # story, the baseline cannot: baseline P = 1/2, R = 1, F1 = 2/3; rules P = R = F1 = 1.
@@ -104,3 +117,19 @@ def test_eval_prints_the_both_named_baseline_beside_the_rules(tmp_path, capsys):
     cells = [cell.strip() for cell in row.split("│")[2:7]]
     assert cells == ["2", "1.000", "1.000", "1.000", "0.500 / 1.000 / 0.667"]
     assert "both named: the baseline" in out
+
+
+def test_default_rules_hold_on_the_team_set_and_rank_by_intensity():
+    """The team's labelled set is the rules' regression test: F1 ≥ 0.95 per topic, and the
+    score ranks stories by labelled intensity (Spearman ≥ 0.5 over positives), so an
+    analysis piece does not outscore a strike."""
+    from tensionwatch.config import load_config
+    from tensionwatch.evaluation import evaluate, load_labelled
+    from tensionwatch.score import compile_topics
+
+    rules = compile_topics(load_config(ROOT / "config.yaml").topics)
+    results = evaluate(rules, load_labelled(ROOT / "tests" / "data" / "labelled_news.jsonl"))
+    assert {r.topic for r in results} == {"iran_israel", "tr_ru"}
+    for result in results:
+        assert result.f1 >= 0.95, result.topic
+        assert result.spearman is not None and result.spearman >= 0.5, result.topic

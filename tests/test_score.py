@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensionwatch.config import Topic
-from tensionwatch.score import TopicMatcher, compile_topics, score_story
+from tensionwatch.score import LISTED, TopicMatcher, compile_topics, score_story
 from tensionwatch.text import fold
 from tests.conftest import ROOT, default_topics, turkish_lower, turkish_upper, without_accents
 
@@ -382,7 +382,11 @@ NEGATION = {"window": 3, "before": ["no", "not", "denies"], "after": ["degil", "
 
 
 def test_negated_signals_count_zero_but_keep_the_story_relevant():
-    m = topic(signals=[{"term": "attack*", "weight": 3}], negation=NEGATION)
+    m = topic(
+        signals=[{"term": "attack*", "weight": 3}],
+        negation=NEGATION,
+        focus={"lead_sentences": 2},
+    )
     denial = m.score("Alpha denies plans to attack beta", "")
     assert denial.relevant and denial.score == 0
     assert denial.matches["signals"][0]["negated"] == 1
@@ -569,3 +573,56 @@ def test_a_long_story_about_both_topics_with_the_s400_as_background_is_relevant_
 )
 def test_hard_negatives_stay_out(title, summary):
     assert relevant(title, summary) == {"iran_israel": False, "tr_ru": False}
+
+
+def test_a_party_listed_with_a_third_party_is_one_of_several_not_a_side():
+    m = topic(
+        signals=[{"term": "threat*", "weight": 1}, {"term": "strike", "weight": 2}],
+        third_parties=["gamma", "delta"],
+    )
+    # In a lead sentence: beta named only in a list with others does not face alpha.
+    listed = m.score("Alpha leaders meet", "Beta, gamma and delta fear the threat from alpha.")
+    assert not listed.relevant and listed.matches["actors_apart"]
+    assert m.score("Alpha leaders meet", "Beta fears the threat from alpha.").relevant
+    # "the gamma-beta conflict" folds to "gamma beta": a list too.
+    assert not m.score("Alpha strike", "It came as the gamma-beta talks stalled.").relevant
+    # In the headline only when every party is listed…
+    assert not m.score("Alpha, gamma, beta, delta: a world of threats", "").relevant
+    # …not when one party stands on its own facing the others,
+    assert m.score("Alpha warns beta and gamma of threats", "").relevant
+    # …nor when the headline names one party and the lead names the other.
+    assert m.score("Strike on depots serving alpha and gamma", "Beta was hit by a strike.").relevant
+    story, hits = m.explain_folded(
+        "alpha leaders meet", "beta, gamma and delta fear alpha threats."
+    )
+    assert any(h.status == LISTED for h in hits)
+
+
+def test_signals_outside_the_focus_do_not_raise_the_score():
+    m = topic(signals=[{"term": "strike*", "weight": 2}])
+    short = m.score("Alpha strikes beta", "")
+    background = "Alpha has fought beta before. In 2019 alpha strikes hit beta twice. "
+    long = m.score("Alpha strikes beta", "Officials confirmed it. " + background * 3)
+    assert short.relevant and long.relevant and long.score == short.score
+    assert long.matches["signals"][0]["far"] == 3
+    # The sentence that makes the story relevant counts.
+    body = m.score("Alpha report", "Officials met. Alpha strikes hit beta.")
+    assert body.matches["focus"] == "body sentence 2" and body.score == 2
+
+
+def test_commentary_headlines_score_less_but_stay_relevant():
+    rules = {"words": ["analysis", "why"], "questions": True, "factor": 0.25}
+    m = topic(signals=[{"term": "strike*", "weight": 2}], commentary=rules)
+    report = m.score("Alpha strikes beta", "")
+    for headline in (
+        "Analysis: alpha strikes beta",
+        "ANALYSIS | Alpha strikes beta",
+        "Drones and depots: why alpha strikes beta",
+        "Will alpha strike beta again?",
+    ):
+        story = m.score(headline, "")
+        assert story.relevant and story.score == report.score * 0.25, headline
+        assert story.matches["commentary"] in ("analysis", "why", "?")
+    # A commentary word inside the sentence is not a label.
+    assert m.score("Alpha strikes beta; analysts say why", "").score == report.score
+    assert "commentary" not in report.matches

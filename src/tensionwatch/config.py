@@ -129,6 +129,17 @@ class Focus(_Strict):
     pair_words: list[TermText] = ["between", "arasinda", "arasindaki"]
 
 
+class Commentary(_Strict):
+    """Headlines that discuss the topic rather than report an event: their score is scaled
+    by `factor` (the story stays relevant). The label guide's "low" intensity is analysis."""
+
+    # Words that open a headline, or a part of it after ":", "|" or a dash.
+    words: list[TermText] = []
+    # Whether a headline ending in "?" is commentary ("Will the shadow war go open?").
+    questions: bool = True
+    factor: Annotated[float, Field(ge=0, le=1)] = 0.3
+
+
 class Negation(_Strict):
     """A signal with a negator this many words before (or, for Turkish, after) counts zero."""
 
@@ -147,6 +158,9 @@ class Topic(_Strict):
     # Phrases in which an actor's name labels something else ("the Israel-Hamas war"): an
     # actor term inside one names no actor.
     not_actors: list[TermText] = []
+    # Other countries and sides ("the US", "Saudi", "Palestinian"): a party named in a list
+    # with one of them ("the US and Israel") is one of several, not a side (see score.py).
+    third_parties: list[TermText] = []
     title_boost: Annotated[float, Field(ge=1)] = 1.5
     max_count: Annotated[int, Field(ge=1)] = 3
     # The actor groups that name the two sides: a story naming them all is "both named",
@@ -154,6 +168,7 @@ class Topic(_Strict):
     parties: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = None
     focus: Focus = Focus()
     negation: Negation = Negation()
+    commentary: Commentary = Commentary()
 
     @field_validator("actors")
     @classmethod

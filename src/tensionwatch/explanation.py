@@ -21,8 +21,10 @@ from tensionwatch.score import (
     EXCLUSION,
     FAR,
     INSIDE,
+    LISTED,
     NEGATED,
     NOT_ACTOR,
+    THIRD_PARTY,
     Hit,
     TopicMatcher,
 )
@@ -98,6 +100,7 @@ def explain_story(
             where = ", ".join(
                 f"{terms[h.term].text} ({_place(h)}"
                 + (", inside a longer phrase: not counted" if h.status == INSIDE else "")
+                + (", in a list with a third party: not counted" if h.status == LISTED else "")
                 + ")"
                 for h in found
             )
@@ -128,11 +131,11 @@ def explain_story(
             )
         for h in hits:
             term = terms[h.term]
-            if term.role in (ACTOR, EXCLUSION, NOT_ACTOR):
+            if term.role in (ACTOR, EXCLUSION, NOT_ACTOR, THIRD_PARTY):
                 continue
             status = {
                 NEGATED: ("negated ", "yellow"),
-                FAR: ("not counted: beyond the lead, in a sentence with no actor ", "yellow"),
+                FAR: ("not counted: beyond the lead, outside the story's focus ", "yellow"),
                 INSIDE: ("inside a longer term ", "dim"),
             }.get(h.status, "")
             kind = "counter" if term.role == COUNTER else f"signal/{term.group}"
@@ -155,6 +158,15 @@ def explain_story(
                     ),
                     highlight=False,
                 )
+        commentary = score.matches.get("commentary")
+        if commentary:
+            console.print(
+                plain(
+                    f"  commentary ({commentary!r} in the headline): score × "
+                    f"{matcher.topic.commentary.factor:g}"
+                ),
+                highlight=False,
+            )
         for h in hits:
             role = terms[h.term].role
             if role == EXCLUSION and h.status == EXCLUDING:

@@ -48,18 +48,19 @@ from typing import Any, overload
 from tensionwatch.config import Topic
 from tensionwatch.text import fold
 
-ACTOR, SIGNAL, COUNTER, EXCLUSION, NOT_ACTOR = (
+ACTOR, SIGNAL, COUNTER, EXCLUSION, NOT_ACTOR, THIRD_PARTY = (
     "actor",
     "signal",
     "counter",
     "exclusion",
     "not an actor",
+    "third party",
 )
 
 # The version of the matching and scoring code (this module and text.fold). Bump it with any
 # change that can change a score, a decision or `matches`: it is part of every rules_version,
 # so stored scores say which code made them and `tensionwatch rescore` redoes them.
-SCORER_VERSION = 3
+SCORER_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +200,7 @@ class TopicMatcher:
         self._party_set = frozenset(self.party_groups)
         self._list_words = frozenset(fold(w).strip() for w in topic.focus.list_words)
         self._pair_words = frozenset(fold(w).strip() for w in topic.focus.pair_words)
+        self._commentary_words = frozenset(fold(w).strip() for w in topic.commentary.words)
         terms: list[Term] = []
         for group, texts in topic.actors.items():
             terms += [Term(t, ACTOR, group, 0.0, 1) for t in texts]
@@ -208,6 +210,7 @@ class TopicMatcher:
             terms.append(Term(c.term, COUNTER, "counter", c.weight, c.cap or topic.max_count))
         terms += [Term(t, EXCLUSION, "exclusion", 0.0, 1) for t in topic.exclusions]
         terms += [Term(t, NOT_ACTOR, "not an actor", 0.0, 1) for t in topic.not_actors]
+        terms += [Term(t, THIRD_PARTY, "third party", 0.0, 1) for t in topic.third_parties]
         self.terms = terms
 
         self._scanner = _Scanner([(index, term.text) for index, term in enumerate(terms)])
@@ -283,8 +286,11 @@ class TopicMatcher:
                     groups_at.setdefault(h.sentence, set()).add(term.group)
             elif term.role == EXCLUSION:
                 excluded_at.setdefault(h.sentence, set()).add(term.text)
-            elif term.role != NOT_ACTOR:
+            elif term.role not in (NOT_ACTOR, THIRD_PARTY):
                 weighted.append(h)
+        third = [h for h in hits if terms[h.term].role == THIRD_PARTY]
+        if third:
+            self._set_listed_aside(texts, actor_hits, third, groups_at)
 
         lead = topic.focus.lead_sentences
         signal_at: set[int] = set()  # sentences with a signal or counter (negated or not)
@@ -314,6 +320,14 @@ class TopicMatcher:
             groups_at[n] = groups_at[n] - self._party_set  # they name each other in passing
         focus, why_not = self._focus(groups_at, excluded_at, signal_at, joined, act_in_headline)
         relevant = focus is not None
+        if relevant:
+            # The score measures the focus: the headline, the lead and the sentence the story
+            # is about. Other sentences of a long body that name an actor (background, the
+            # history of the conflict) would make every long article read as tense.
+            keep = {n for n in range(lead + 1)} | {_focus_sentence(focus)}
+            for h in weighted:
+                if h.status in (COUNTED, NEGATED) and h.sentence not in keep:
+                    h.status = FAR
         deciding = why_not.pop("excluding", set())
         for h in hits:
             if terms[h.term].role == EXCLUSION:
@@ -355,6 +369,12 @@ class TopicMatcher:
         if focus is not None:
             matches["focus"] = focus
         matches.update(why_not)
+        commentary = self._commentary(texts[0]) if relevant else None
+        if commentary:
+            # An analysis, an explainer or a question discusses the conflict; it reports no
+            # new event, so its words count for less (the story stays relevant).
+            matches["commentary"] = commentary
+            total *= topic.commentary.factor
         score = round(total, 4) if relevant else 0.0
         return TopicScore(self.name, self.rules_version, score, relevant, matches), hits
 
@@ -426,6 +446,57 @@ class TopicMatcher:
         if not why:
             why["actors_apart"] = True
         return None, why
+
+    def _commentary(self, headline: str) -> str | None:
+        """The word that marks a headline as commentary rather than a report, if any: a
+        commentary word opening the headline or a part of it after a colon, a bar or a dash
+        ("Analysis: …", "Explainer | …", "Bearings and chips: why …"), or a question mark
+        ending it ("Will the shadow war go open?")."""
+        commentary = self.topic.commentary
+        if commentary.questions and headline.rstrip().endswith("?"):
+            return "?"
+        for part in _HEADLINE_PARTS.split(headline):
+            first = _WORD.search(part)
+            if first and first.group() in self._commentary_words:
+                return first.group()
+        return None
+
+    def _set_listed_aside(
+        self,
+        texts: tuple[str, str],
+        actor_hits: list[Hit],
+        third: list[Hit],
+        groups_at: dict[int, set[str]],
+    ) -> None:
+        """A party named in a list with a third party ("accuses the US and Israel", "Israel,
+        Jordan and Egypt", "the Israeli-Palestinian conflict", "a Saudi-Iran deal") is one of
+        several, not a side facing the other party. In a summary sentence such a mention does
+        not count for its party; in the headline, only when every party is named that way
+        ("Israel, Russia, China, Iran: the world in conflict", but not "Iran warns US and
+        Israel", nor "drone engines for Iran and Russia" with Israel only in the lead)."""
+        listed: dict[int, list[Hit]] = {}
+        for h in actor_hits:
+            if (
+                h.status == COUNTED
+                and self.terms[h.term].group in self._party_set
+                and any(_listed_with(texts[h.field], h, o) for o in third if o.field == h.field)
+            ):
+                listed.setdefault(h.sentence, []).append(h)
+        for n, aside in listed.items():
+            set_aside = {id(h) for h in aside}
+            named = [
+                h
+                for h in actor_hits
+                if h.sentence == n and h.status == COUNTED and id(h) not in set_aside
+            ]
+            alone = {self.terms[h.term].group for h in named}
+            if n == 0 and (alone & self._party_set or len(self._party_set & groups_at[0]) < 2):
+                # One party stands on its own in the headline, facing the other; or the
+                # headline names one party, whose story the lead goes on to tell.
+                continue
+            for h in aside:
+                h.status = LISTED
+            groups_at[n] = {self.terms[h.term].group for h in named}
 
     def _parties_apart(
         self, summary: str, actor_hits: list[Hit], groups_at: dict[int, set[str]]
@@ -512,14 +583,30 @@ class TopicMatcher:
         return word in exact or (bool(prefixes) and word.startswith(prefixes))
 
 
-COUNTED, NEGATED, FAR, INSIDE, EXCLUDING, ASIDE = (
+COUNTED, NEGATED, FAR, INSIDE, EXCLUDING, ASIDE, LISTED = (
     "counted",
     "negated",
-    "away from the actors",  # beyond the lead, in a sentence that names no actor
+    "away from the focus",  # beyond the lead, in a sentence the story is not about
     "inside a longer term",
     "excluding",
     "not where the story is about the topic",  # an exclusion that did not decide
+    "named in a list with a third party",
 )
+
+# What may stand between two names of a list: "the US and Israel", "Israel, Jordan and Egypt",
+# "Israel-Palestine" (the dash folds to a space), "ABD'nin ve İsrail'in", "U.S.-Israeli".
+_LIST_GAP = re.compile(r"(?:'\w+)?\.?\s*(?:[,&/]\s*)?(?:(?:and|or|nor|ve|ile|veya)\s+)?(?:the\s+)?")
+
+
+def _listed_with(text: str, hit: Hit, other: Hit) -> bool:
+    """Whether `hit` and `other` stand side by side as names of one list."""
+    if other.end <= hit.start:
+        gap = text[other.end : hit.start]
+    elif hit.end <= other.start:
+        gap = text[hit.end : other.start]
+    else:
+        return False
+    return _LIST_GAP.fullmatch(gap) is not None
 
 
 def _inside_longer(hit: Hit, others: list[Hit]) -> bool:
@@ -539,6 +626,15 @@ _WORD = re.compile(r"\w+(?:'\w+)*")
 # Sentence ends in folded text: . ! ? followed by space or the end, but not the dot after a
 # single letter ("u.s. treasury", "j. smith") or a short abbreviation; line breaks too.
 _SENTENCE_END = re.compile(r"(?<!\b[a-z])(?<!\bmr)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?]+(?=\s|$)|\n+")
+
+
+# Where a headline's parts meet: "Analysis: …", "ANALİZ | …", "Explainer — …".
+_HEADLINE_PARTS = re.compile(r"[:|]|\s[-–—]\s")
+
+
+def _focus_sentence(focus: str) -> int:
+    """The sentence a focus names: 0 for the headline, N for "lead sentence N"."""
+    return 0 if focus == "headline" else int(focus.rsplit(" ", 1)[1])
 
 
 def _last_sentence_end(text: str) -> int:
