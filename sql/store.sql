@@ -10,9 +10,10 @@ SELECT feed_id, url, etag, last_modified, body_hash FROM feeds;
 -- name: upsert_feeds
 -- Feeds as configured now. A feed keeps its fetch state when its language changes; a new
 -- address drops the validators, which belong to the old one.
-INSERT INTO feeds (feed_id, url, language, added_at)
-SELECT unnest($feed_id), unnest($url), unnest($language), $now
+INSERT INTO feeds (feed_id, url, language, added_at, outlet)
+SELECT unnest($feed_id), unnest($url), unnest($language), $now, unnest($outlet)
 ON CONFLICT (feed_id) DO UPDATE SET
+    outlet = excluded.outlet,
     etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
     last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
     body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
@@ -34,12 +35,31 @@ SELECT unnest($story_id), unnest($feed_id), unnest($run_id), unnest($title), unn
        unnest($url), unnest($guid), unnest($published_at), unnest($first_seen_at),
        unnest($event_at), unnest($language);
 
+-- name: upsert_settings
+-- What the views read from config.yaml (the index's base period, poor coverage).
+INSERT INTO settings (key, value) SELECT unnest($key), unnest($value)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: stories_near
+-- The stories a cycle's new stories are grouped against: those of the window around them.
+SELECT s.story_id, s.feed_id, s.title, s.event_at, coalesce(e.event_id, s.story_id)
+FROM stories AS s
+LEFT JOIN story_events AS e USING (story_id)
+WHERE s.event_at BETWEEN $since AND $until
+  AND s.story_id NOT IN (SELECT unnest($story_id));
+
+-- name: insert_story_events
+INSERT INTO story_events (story_id, event_id, similarity, grouped_at)
+SELECT unnest($story_id), unnest($event_id), unnest($similarity), $now
+ON CONFLICT (story_id) DO NOTHING;
+
 -- name: insert_scores
 -- ON CONFLICT: scoring is deterministic, so a story's score under one version never changes.
 INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at,
-                          scored)
+                          scored, threat_points, act_points)
 SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
-       unnest($relevant), unnest($matches)::JSON, unnest($scored_at), unnest($scored)
+       unnest($relevant), unnest($matches)::JSON, unnest($scored_at), unnest($scored),
+       unnest($threat_points), unnest($act_points)
 ON CONFLICT DO NOTHING;
 
 -- name: insert_fetches

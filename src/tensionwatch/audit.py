@@ -76,7 +76,7 @@ def draw_sample(
     items: list[dict[str, Any]] = []
     population: dict[str, dict[str, int]] = {}
     window = {"since": since, "until": until}
-    with store.connect(read_only=True) as con:
+    with store.connect(read_only=True, path=store.reader_path()) as con:
         for topic in topics:
             ((flagged, near),) = con.execute(
                 sql["audit_population"], {"topic": topic, **window}

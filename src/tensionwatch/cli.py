@@ -17,6 +17,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from tensionwatch.errors import ConfigError, TensionwatchError
 from tensionwatch.evaluation import evaluate, load_labelled
 from tensionwatch.explanation import explain_story, plain
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
+from tensionwatch.query import FORMATS
 from tensionwatch.rescoring import rescore
 from tensionwatch.score import compile_topics
 from tensionwatch.store import Store
@@ -176,7 +178,88 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=int, default=0, help="another seed, another sample (0)")
     audit.add_argument("--since", type=_utc_date, metavar="DATE", help="event_at on or after")
     audit.add_argument("--until", type=_utc_date, metavar="DATE", help="event_at before")
+    sql = _command(
+        commands,
+        cmd_sql,
+        "sql",
+        help="run a read-only SQL query against the database",
+        description="Run SQL against the database, read-only: a table by default, or CSV, JSON "
+        "Lines or Parquet. Statements that would write, attach another database, read or write "
+        "files (COPY, read_csv, glob), or install or load extensions are refused by DuckDB's own "
+        "settings, with one line. The query library is in sql/queries/.",
+    )
+    sql.add_argument("query", nargs="?", metavar="SQL", help="the query")
+    sql.add_argument("--file", metavar="F", help="read the query from a file (sql/queries/…)")
+    sql.add_argument("--format", choices=FORMATS, default="table", help="output (table)")
+    sql.add_argument("--output", metavar="F", help="write to this file (needed for parquet)")
+    sql.add_argument(
+        "--max-rows", type=int, default=200, metavar="N", help="rows a table shows (200)"
+    )
+    export = _command(
+        commands,
+        cmd_export,
+        "export",
+        help="write stories, scores, events and the daily index as Parquet",
+        description="Write the stored data as Parquet files partitioned by UTC day "
+        "(DIR/<table>/day=YYYY-MM-DD/), for tools elsewhere: stories, story_scores, "
+        "story_events and topic_daily. Each table's folder is replaced whole.",
+    )
+    export.add_argument("--parquet", metavar="DIR", required=True, help="the folder to write")
     return parser
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tensionwatch.export import export_parquet
+
+    written = export_parquet(Store.from_config(load_config(args.config)), Path(args.parquet))
+    print(
+        "wrote "
+        + ", ".join(f"{table} {rows}" for table, rows in written.items())
+        + f" rows to {args.parquet}"
+    )
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tensionwatch.query import run_query, write_csv, write_json, write_parquet
+
+    if bool(args.query) == bool(args.file):
+        print("tensionwatch sql: give a query or --file F, not both", file=sys.stderr)
+        return 2
+    if args.format == "parquet" and not args.output:
+        print("tensionwatch sql: --format parquet needs --output F", file=sys.stderr)
+        return 2
+    text = args.query or Path(args.file).read_text(encoding="utf-8")
+    store = Store.from_config(load_config(args.config))
+    if args.format == "parquet":
+        rows = write_parquet(store, text, Path(args.output))
+        print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
+        return 0
+    result = run_query(store, text)
+    if args.format == "table":
+        console = Console(soft_wrap=False)
+        table = Table(show_lines=False)
+        for name, type_ in zip(result.columns, result.types, strict=True):
+            numeric = any(t in type_ for t in ("INT", "DOUBLE", "DECIMAL", "FLOAT"))
+            table.add_column(plain(name), justify="right" if numeric else "left")
+        for row in result.rows[: args.max_rows]:
+            table.add_row(*(plain("NULL" if v is None else v) for v in row))
+        console.print(table)
+        more = len(result.rows) - args.max_rows
+        if more > 0:
+            console.print(plain(f"… {more} more rows (--max-rows, or --format csv)"))
+        return 0
+    with (
+        open(args.output, "w", encoding="utf-8", newline="")
+        if args.output
+        else nullcontext(sys.stdout)
+    ) as out:
+        (write_csv if args.format == "csv" else write_json)(result, out)
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -254,6 +337,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         mark = "current" if report.versions.get(topic) == version else ""
         table.add_row(topic, plain(version), str(stories), str(relevant), mark)
     console.print(table)
+    for note in report.notes:
+        console.print(plain(f"Note: {note}"))
     return 0
 
 

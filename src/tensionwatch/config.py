@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -40,6 +41,9 @@ class Feed(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
     url: str
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] = "en"
+    # Who publishes it: two feeds of one outlet count as one outlet in the index (default:
+    # the feed's host without www./feeds./rss., so feeds.bbci.co.uk and www.bbci.co.uk agree).
+    outlet: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     # The url as written in config.yaml, before ${VAR} expansion (set by parse_config).
     _written_url: str | None = PrivateAttr(default=None)
 
@@ -49,6 +53,16 @@ class Feed(_Strict):
         `${NAME}` (a token in a query string is a secret), and a password in it is masked."""
         written = self._written_url or self.url
         return _mask_password(_ENV_REF.sub(lambda m: "${" + m.group(1) + "}", written))
+
+    @property
+    def outlet_name(self) -> str:
+        if self.outlet:
+            return self.outlet
+        host = (urlsplit(self.url).hostname or "").lower()
+        for prefix in ("www.", "feeds.", "feed.", "rss.", "rssfeeds."):
+            if host.startswith(prefix) and host.count(".") > 1:
+                host = host[len(prefix) :]
+        return host
 
     @field_validator("url")
     @classmethod
@@ -84,6 +98,25 @@ class StorageSettings(_Strict):
     lock_timeout_seconds: Annotated[float, Field(ge=0)] = 60.0
     lock_retry_seconds: Annotated[float, Field(gt=0)] = 1.0
     max_pending_mb: Annotated[float, Field(gt=0)] = 512.0
+    # After every stored cycle, a copy of the database for readers (`tensionwatch sql`,
+    # notebooks), swapped in whole: a reader never holds the file the cycles write.
+    read_copy: bool = True
+
+
+class EventSettings(_Strict):
+    """Copies of one story from several outlets are one event (see events.py)."""
+
+    enabled: bool = True  # off: every story is an event of its own (one outlet per story)
+    window_hours: Annotated[float, Field(gt=0, le=24 * 14)] = 48
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.5  # share of headline words in common
+
+
+class IndexSettings(_Strict):
+    """The topic index views: which period averages 100, and what coverage is poor."""
+
+    base_from: date | None = None  # default: from the first stored story
+    base_until: date | None = None  # default: to now
+    poor_coverage: Annotated[float, Field(ge=0, le=1)] = 0.5  # answered / polled below this
 
 
 class ScheduleSettings(_Strict):
@@ -210,6 +243,8 @@ class Config(_Strict):
     fetch: FetchSettings = FetchSettings()
     parse: ParseSettings = ParseSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    events: EventSettings = EventSettings()
+    index: IndexSettings = IndexSettings()
     # Where the file was read from; relative storage paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
     # Values the environment put into feed addresses → their `${NAME}`: never stored or shown.

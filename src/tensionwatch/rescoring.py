@@ -7,7 +7,7 @@ with `replace=True`); the current version becomes the one the trend views show.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tensionwatch.config import Config
@@ -25,6 +25,7 @@ class RescoreReport:
     versions: dict[str, str]  # topic → the rules version now current
     counts: list[tuple[str, str, int, int]]  # topic, rules_version, stories, relevant
     seconds: float
+    notes: list[str] = field(default_factory=list)  # e.g. the read copy could not be refreshed
 
 
 def select_rules(config: Config, topics: list[str] | None) -> CompiledRules:
@@ -76,9 +77,15 @@ def rescore(
         finally:
             reader.close()
         counts = [tuple(row) for row in con.execute(store.sql["count_scores"]).fetchall()]
+        if store.read_copy:
+            con.execute("CHECKPOINT")
+    notes: list[str] = []
+    if store.read_copy:
+        store.publish_read_copy(notes)  # readers see the new scores now, not after a cycle
     return RescoreReport(
         stories=total,
         versions=versions,
         counts=[c for c in counts if c[0] in versions],  # type: ignore[misc]
         seconds=time.monotonic() - started,
+        notes=notes,
     )

@@ -17,22 +17,26 @@ start an empty database in its place), a full disk, and a batch DuckDB refuses (
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tensionwatch.config import Config
+from tensionwatch.config import Config, EventSettings
 from tensionwatch.cycle import CycleBatch, CycleReport
 from tensionwatch.errors import DatabaseDamagedError, DatabaseLockedError, StorageError
+from tensionwatch.events import StoryRef, group_events
 from tensionwatch.fetch import NOT_MODIFIED, OK, UNCHANGED, FeedState
+from tensionwatch.parse import Story
 from tensionwatch.pending import PendingQueue, UnreadableBatchError
 from tensionwatch.score import TopicScore
 
@@ -55,11 +59,21 @@ def load_statements(path: Path) -> dict[str, str]:
 
 
 def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every numbered file in sql/migrations, in order."""
+    """(version, name, sql) for every numbered file in sql/migrations, in order. A line
+    `-- include: views/NAME.sql` stands for that file of sql/: each view lives in a file of
+    its own, where an analyst reads it, and a migration creates it."""
     found = []
-    for path in sorted((sql_dir() / "migrations").glob("[0-9][0-9][0-9]_*.sql")):
-        found.append((int(path.name[:3]), path.stem[4:], path.read_text(encoding="utf-8")))
+    root = sql_dir()
+    for path in sorted((root / "migrations").glob("[0-9][0-9][0-9]_*.sql")):
+        text = _INCLUDE.sub(
+            lambda m: (root / m.group(1)).read_text(encoding="utf-8"),
+            path.read_text(encoding="utf-8"),
+        )
+        found.append((int(path.name[:3]), path.stem[4:], text))
     return found
+
+
+_INCLUDE = re.compile(r"^-- include: (views/[\w.]+\.sql)$", re.MULTILINE)
 
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?:\. See also|$)", re.DOTALL)
@@ -121,8 +135,13 @@ class Store:
         lock_timeout: float = 60.0,
         lock_retry: float = 1.0,
         max_pending_bytes: int = 512_000_000,
+        events: EventSettings | None = None,
+        read_copy: bool = False,
     ):
         self.path = Path(path)
+        self.read_copy = read_copy
+        self.read_copy_path = self.path.with_name(self.path.stem + ".read" + self.path.suffix)
+        self.events = events or EventSettings()
         self.lock_timeout = lock_timeout
         self.lock_retry = lock_retry
         self.pending_dir = self.path.with_name(self.path.name + ".pending")
@@ -137,21 +156,24 @@ class Store:
             s.lock_timeout_seconds,
             s.lock_retry_seconds,
             int(s.max_pending_mb * 1_000_000),
+            config.events,
+            s.read_copy,
         )
 
     # -- connections -------------------------------------------------------------------------
 
     @contextmanager
     def connect(
-        self, read_only: bool = False, wait: bool = True
+        self, read_only: bool = False, wait: bool = True, path: Path | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file, waiting for another process's lock up to lock_timeout seconds."""
+        """Open the file (or `path`), waiting for another process's lock up to lock_timeout
+        seconds."""
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + (self.lock_timeout if wait else 0)
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(path or self.path), read_only=read_only)
                 break
             except duckdb.Error as exc:
                 if not _mentions(exc, _LOCK_PHRASES):
@@ -296,6 +318,8 @@ class Store:
                 earlier_stored, new_ids = self._store_queue(con, batch, journal, notes)
                 if journal is None:
                     new_ids = self._store_batch(con, batch)
+                if self.read_copy:
+                    con.execute("CHECKPOINT")  # the whole database in the file, for the copy
         except (duckdb.Error, StorageError, _RefusedBatch) as exc:
             error = self.explain_error(exc, "write")
             if journal is not None and journal.exists():
@@ -307,7 +331,33 @@ class Store:
             raise error from None
         if not self.queue.paths():
             self.queue.forget_feed_states()
+        if self.read_copy:
+            self.publish_read_copy(notes)
         return CycleReport(batch, frozenset(new_ids), earlier_stored, stale_topics, notes)
+
+    def publish_read_copy(self, notes: list[str]) -> None:
+        """Copy the database, closed and checkpointed, beside itself and swap it in whole.
+
+        A reader that holds the old copy open keeps reading it (the swap replaces the name,
+        not the file it has open) and sees the new one when it opens the file again. A copy
+        that cannot be made (disk full) is a note; the cycle is stored all the same."""
+        partial = self.read_copy_path.with_name(self.read_copy_path.name + ".partial")
+        try:
+            with open(self.path, "rb") as source, open(partial, "wb") as target:
+                shutil.copyfileobj(source, target, 16 * 1024 * 1024)
+                target.flush()
+                os.fsync(target.fileno())
+            os.replace(partial, self.read_copy_path)
+        except OSError as exc:
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
+            notes.append(f"the read copy {self.read_copy_path.name} was not refreshed: {exc}")
+
+    def reader_path(self) -> Path:
+        """The file readers open: the read copy when there is one, else the database."""
+        if self.read_copy and self.read_copy_path.exists():
+            return self.read_copy_path
+        return self.path
 
     def _store_queue(
         self,
@@ -387,8 +437,19 @@ class Store:
                 "feed_id": [f.name for f in feeds],
                 "url": [f.public_url for f in feeds],
                 "language": [f.language for f in feeds],
+                "outlet": [f.outlet_name for f in feeds],
                 "now": datetime.now(UTC),
             },
+        )
+        index = config.index
+        settings = {
+            "index_base_from": index.base_from and index.base_from.isoformat(),
+            "index_base_until": index.base_until and index.base_until.isoformat(),
+            "poor_coverage": str(index.poor_coverage),
+        }
+        con.execute(
+            self.sql["upsert_settings"],
+            {"key": list(settings), "value": list(settings.values())},
         )
 
     def _write(self, con: duckdb.DuckDBPyConnection, batch: CycleBatch) -> set[str]:
@@ -410,6 +471,8 @@ class Store:
             con.execute(
                 self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id})
             )
+            if self.events.enabled:
+                self._group_events(con, stories)
         self.insert_scores(con, [(sid, sc) for sid, sc in batch.scores if sid in new_ids])
         new_per_feed = Counter(s.feed_id for s in stories)
         outcomes = batch.outcomes
@@ -452,6 +515,32 @@ class Store:
         )
         return new_ids
 
+    def _group_events(self, con: duckdb.DuckDBPyConnection, stories: list[Story]) -> None:
+        """Group the new stories into events with the stories of the window around them
+        (never the whole history: the query reads only that window)."""
+        window = timedelta(hours=self.events.window_hours)
+        times = [s.event_at for s in stories]
+        rows = con.execute(
+            self.sql["stories_near"],
+            {
+                "since": min(times) - window,
+                "until": max(times) + window,
+                "story_id": [s.story_id for s in stories],
+            },
+        ).fetchall()
+        recent = [StoryRef(*row) for row in rows]
+        new = [StoryRef(s.story_id, s.feed_id, s.title, s.event_at) for s in stories]
+        groups = group_events(new, recent, window, self.events.threshold)
+        con.execute(
+            self.sql["insert_story_events"],
+            {
+                "story_id": [g.story_id for g in groups],
+                "event_id": [g.event_id for g in groups],
+                "similarity": [g.similarity for g in groups],
+                "now": datetime.now(UTC),
+            },
+        )
+
     def insert_scores(
         self, con: duckdb.DuckDBPyConnection, scores: list[tuple[str, TopicScore]]
     ) -> None:
@@ -470,6 +559,8 @@ class Store:
                 "matches": [json.dumps(sc.matches, ensure_ascii=False) for _, sc in scores],
                 "scored_at": [now] * len(scores),
                 "scored": [sc.scored for _, sc in scores],
+                "threat_points": [_class_points(sc, "threat") for _, sc in scores],
+                "act_points": [_class_points(sc, "act") for _, sc in scores],
             },
         )
 
@@ -502,7 +593,7 @@ class Store:
         """A stored story (by id or unique id prefix) and its stored scores."""
         if not self.path.exists():
             raise StorageError(f"{self.path} does not exist yet: run a cycle first")
-        with self.connect(read_only=True) as con:
+        with self.connect(read_only=True, path=self.reader_path()) as con:
             cursor = con.execute(self.sql["story_by_id"], {"story_id": story_id})
             columns = [d[0] for d in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -539,6 +630,17 @@ _FETCH_COLUMNS = (
     "error",
     "warning",
 )
+
+
+def _class_points(score: TopicScore, kind: str) -> float:
+    """Points of a relevant story's signals of one class (threat / act), as the GPR split."""
+    if not score.relevant:
+        return 0.0
+    return sum(
+        s["points"]
+        for s in score.matches.get("signals", ())
+        if s.get("role") == "signal" and s.get("class") == kind
+    )
 
 
 def _feed_states(batch: CycleBatch) -> list[tuple[str, FeedState]]:
