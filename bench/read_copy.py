@@ -1,0 +1,104 @@
+"""What the read copy costs a cycle, on a database of 1 million scored stories.
+
+Each stored cycle checkpoints the database and copies it whole beside itself
+(`data/tensionwatch.read.duckdb`, swapped in with one rename), so that analysts never hold the
+file the cycles write. This script builds a database of --stories news-stream stories
+(bench/rescore.py's generator and schema) scored under config.yaml's rules, and then times, in
+the same run, --repeat times each:
+
+* store        - `store_cycle` of one small cycle (50 new stories) with the read copy off: the
+                 baseline a cycle pays today;
+* store+copy   - the same with the read copy on: checkpoint, copy, fsync, rename;
+* copy alone   - `publish_read_copy` on its own.
+
+It prints medians, the ratio store+copy / store, the database size and the copy's throughput.
+How fresh the copy is: it is published at the end of every stored cycle, so readers are at most
+one cycle behind (schedule.interval_minutes) plus the copy time.
+
+    .venv/bin/python bench/read_copy.py [--stories 1000000 --repeat 5]
+
+No network is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.rescore import build_db, db_size_mb  # noqa: E402
+from tensionwatch.config import load_config  # noqa: E402
+from tensionwatch.cycle import CycleBatch  # noqa: E402
+from tensionwatch.parse import Story  # noqa: E402
+from tensionwatch.rescoring import rescore  # noqa: E402
+from tensionwatch.score import compile_topics, score_story  # noqa: E402
+from tensionwatch.store import Store  # noqa: E402
+
+
+def small_batch(config, rules, n: int, round_: int) -> CycleBatch:
+    now = datetime.now(UTC)
+    stories, scores = [], []
+    for i in range(n):
+        sid = f"bench-{round_}-{i}"
+        title = f"Iran warns Israel after strike number {round_} {i}"
+        stories.append(Story(sid, "bench", title, "", None, None, now, now, now, "en"))
+        scores += [(sid, s) for s in score_story(rules, title, "", "en")]
+    versions = {name: t.rules_version() for name, t in config.topics.items()}
+    return CycleBatch(f"run-{round_}", now, now, versions, [], stories, scores)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stories", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    config = load_config(ROOT / "config.yaml")
+    rules = compile_topics(config.topics)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "tensionwatch.duckdb"
+        started = time.monotonic()
+        build_db(db, args.stories, 20240821)
+        plain, copying = Store(db), Store(db, read_copy=True)
+        rescore(plain, config)
+        print(
+            f"built {args.stories:,} scored stories in {time.monotonic() - started:.0f} s; "
+            f"{db_size_mb(db):.0f} MB",
+            flush=True,
+        )
+        times: dict[str, list[float]] = {"store": [], "store+copy": [], "copy alone": []}
+        for round_ in range(args.repeat):
+            for name, store in (("store", plain), ("store+copy", copying)):
+                batch = small_batch(config, rules, 50, 2 * round_ + (name != "store"))
+                began = time.monotonic()
+                store.store_cycle(config, batch)
+                times[name].append(time.monotonic() - began)
+            began = time.monotonic()
+            copying.publish_read_copy([])
+            times["copy alone"].append(time.monotonic() - began)
+            print("  round", round_ + 1, {k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+        size = db_size_mb(db)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    print(
+        f"\nMedians of {args.repeat} rounds, database {size:.0f} MB ({args.stories:,} stories):\n"
+    )
+    print("| step | seconds |\n|---|---:|")
+    for name, value in medians.items():
+        print(f"| {name} | {value:.2f} |")
+    print(
+        f"\nstore+copy / store: {medians['store+copy'] / medians['store']:.1f}x; "
+        f"copy {size / medians['copy alone']:.0f} MB/s"
+    )
+    for name, values in times.items():
+        print(f"all runs, {name}: " + ", ".join(f"{v:.2f}" for v in values))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
