@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.feedserver
 
-from tensionwatch.config import load_config  # noqa: E402
+from tensionwatch.config import Feed, load_config  # noqa: E402
 from tensionwatch.cycle import new_batch, parse_and_score  # noqa: E402
 from tensionwatch.fetch import fetch_feeds  # noqa: E402
 from tensionwatch.store import Store  # noqa: E402
@@ -83,8 +83,15 @@ def write_replay_config(path: Path, db: Path, server: FeedServer, sources: dict)
     for number, (source, entries) in enumerate(sorted(sources.items()), 1):
         names[source] = feed_name(number, source)
         language = (entries[0].get("language") or "en")[:2].lower()
+        # The feeds are served from 127.0.0.1: the outlet is the source's own host.
+        outlet = Feed(name="x", url=source if "//" in source else f"https://{source}").outlet_name
         feeds.append(
-            {"name": names[source], "url": server.url(f"/{number}.xml"), "language": language}
+            {
+                "name": names[source],
+                "url": server.url(f"/{number}.xml"),
+                "language": language,
+                "outlet": outlet or names[source],
+            }
         )
     config = {
         "storage": {"path": str(db)},

@@ -195,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument(
         "--max-rows", type=int, default=200, metavar="N", help="rows a table shows (200)"
     )
+    report = _command(
+        commands,
+        cmd_report,
+        "report",
+        help="write a self-contained HTML page of the trends",
+        description="Write one HTML page that opens with no network: per topic the daily index "
+        "with its 7-day mean, the threat / act split, days of poor coverage shaded, and the top "
+        "events of recent days with links; then the feed-health table.",
+    )
+    report.add_argument("--days", type=int, default=90, metavar="N", help="days shown (90)")
+    report.add_argument("--output", metavar="F", default="report.html", help="(report.html)")
     export = _command(
         commands,
         cmd_export,
@@ -206,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--parquet", metavar="DIR", required=True, help="the folder to write")
     return parser
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tensionwatch.report import write_report
+
+    if args.days < 1:
+        print("tensionwatch report: --days must be at least 1", file=sys.stderr)
+        return 2
+    days = write_report(Store.from_config(load_config(args.config)), args.days, Path(args.output))
+    print(f"wrote {args.output}: {days} topic-days")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

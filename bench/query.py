@@ -1,0 +1,198 @@
+"""How fast the trend views answer on a big database, and whether a cycle slows as history grows.
+
+Builds, in a temporary folder, a database with the project's schema (`Store.migrate`) holding
+--stories synthetic scored stories (default 10,000,000) over --years years (3), written by
+DuckDB from generate_series so that building takes minutes, not hours:
+- 60 feeds of 40 outlets, one in five in Turkish; a fetch row per feed every 6 hours;
+- per story, a score row for each of the two topics: 4% relevant to iran_israel, 1% to tr_ru,
+  with a score of -2 to 20 and threat / act points; `matches` names two signal terms;
+- every story in `story_events` (one in ten joins the event of the story before it);
+- the rule versions of config.yaml, current.
+
+Then it times, --repeat times each (medians), through `tensionwatch sql`'s read-only connection:
+- `topic_daily` for all topics (target ≤ 1 s);
+- `topic_trend` for one topic and 90 days (≤ 0.3 s);
+- `top_stories` for one day (≤ 0.2 s);
+and one real cycle (50 new stories through `store_cycle`, read copy off) on that database,
+against the same cycle on an empty database (target: within 2× of its time), with peak memory
+(VmHWM of a child process each, target within 1.2×).
+
+    .venv/bin/python bench/query.py [--stories 10000000 --years 3 --repeat 5]
+
+No network is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.read_copy import small_batch  # noqa: E402
+from tensionwatch.config import load_config  # noqa: E402
+from tensionwatch.query import run_query  # noqa: E402
+from tensionwatch.score import compile_topics  # noqa: E402
+from tensionwatch.store import Store  # noqa: E402
+
+QUERIES = {
+    "topic_daily, all topics": "SELECT * FROM topic_daily",
+    "topic_trend, one topic, 90 days": (
+        "SELECT * FROM topic_trend WHERE topic = 'iran_israel' AND day >= now() - INTERVAL 90 DAY"
+    ),
+    "top_stories, one day": ("SELECT * FROM top_stories WHERE day = CAST(now() AS DATE) - 10"),
+}
+TARGETS = {
+    "topic_daily, all topics": 1.0,
+    "topic_trend, one topic, 90 days": 0.3,
+    "top_stories, one day": 0.2,
+}
+
+BUILD = """
+INSERT INTO feeds (feed_id, url, language, added_at, outlet, last_ok_at, consecutive_failures)
+SELECT 'feed_' || i, 'https://news' || i || '.example.com/rss', CASE WHEN i % 5 = 0 THEN 'tr' ELSE 'en' END,
+       now() - INTERVAL ($years * 365) DAY, 'outlet' || (i % 40), now(), 0
+FROM range(60) t(i);
+
+INSERT INTO stories
+SELECT 's' || n, 'feed_' || (n % 60), 'bench', 'Synthetic headline number ' || n, '',
+       'https://news.example.com/' || n, NULL, ts, ts, ts,
+       CASE WHEN n % 60 % 5 = 0 THEN 'tr' ELSE 'en' END
+FROM (SELECT n, now() - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT)) AS ts
+      FROM range($stories) t(n));
+
+INSERT INTO story_scores
+SELECT 's' || n, topic, v.rules_version,
+       CASE WHEN relevant THEN CAST(hash(n, topic) % 23 AS INTEGER) - 2 ELSE 0 END,
+       relevant,
+       CASE WHEN relevant
+            THEN '{"signals": [{"term": "strike", "points": 3, "class": "act", "role": "signal"},'
+                 || ' {"term": "warn*", "points": 1, "class": "threat", "role": "signal"}]}'
+            ELSE '{"actors": {}}' END,
+       now(), true,
+       CASE WHEN relevant THEN 1 ELSE 0 END, CASE WHEN relevant THEN 3 ELSE 0 END
+FROM (SELECT n, topic,
+             hash(n, topic) % 1000 < CASE topic WHEN 'iran_israel' THEN 40 ELSE 10 END AS relevant
+      FROM range($stories) t(n), (VALUES ('iran_israel'), ('tr_ru')) AS x(topic))
+JOIN rule_versions AS v USING (topic);
+
+INSERT INTO story_events
+SELECT 's' || n, 's' || CASE WHEN n % 10 = 1 THEN n - 1 ELSE n END,
+       CASE WHEN n % 10 = 1 THEN 0.7 END, now()
+FROM range($stories) t(n);
+
+INSERT INTO fetches
+SELECT 'x' || c || '-' || i, 'r' || c, 'feed_' || i, 'u', NULL,
+       now() - to_hours(6 * c), 120, 1, CASE WHEN (c + i) % 50 = 0 THEN 'error' ELSE 'ok' END,
+       200, 1000, 10, 2, NULL, NULL
+FROM range(CAST($years * 365 * 4 AS INTEGER)) a(c), range(60) b(i);
+"""
+
+
+def build(path: Path, stories: int, years: int) -> float:
+    started = time.monotonic()
+    config = load_config(ROOT / "config.yaml")
+    store = Store(path)
+    with store.connect() as con:
+        store.migrate(con)
+        store.record_rule_versions(con, config)
+        for statement in BUILD.split(";\n\n"):
+            sql = statement.replace("$stories", str(stories)).replace("$years", str(years))
+            con.execute(sql)
+        con.execute("CHECKPOINT")
+    return time.monotonic() - started
+
+
+def time_queries(store: Store, repeat: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in QUERIES}
+    for _ in range(repeat):
+        for name, sql in QUERIES.items():
+            began = time.monotonic()
+            result = run_query(store, sql)
+            times[name].append(time.monotonic() - began)
+            if not result.rows:
+                raise SystemExit(f"{name}: no rows")
+    return times
+
+
+def child_cycle(db: str, round_: int) -> None:
+    """One store_cycle of 50 stories; prints seconds and VmHWM (MB) as JSON."""
+    config = load_config(ROOT / "config.yaml")
+    rules = compile_topics(config.topics)
+    store = Store(Path(db))  # read copy off: the cycle alone
+    batch = small_batch(config, rules, 50, round_)
+    began = time.monotonic()
+    store.store_cycle(config, batch)
+    seconds = time.monotonic() - began
+    peak = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak}))
+
+
+def run_cycle(db: Path, round_: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(db), "--round", str(round_)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stories", type=int, default=10_000_000)
+    parser.add_argument("--years", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_cycle(args.child, args.round)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        empty, big = Path(tmp) / "empty.duckdb", Path(tmp) / "big.duckdb"
+        build(empty, 0, args.years)
+        seconds = build(big, args.stories, args.years)
+        size = big.stat().st_size / 1e6
+        print(f"built {args.stories:,} stories in {seconds:.0f} s: {size:.0f} MB", flush=True)
+        times = time_queries(Store(big), args.repeat)
+        cycles: dict[str, list[dict]] = {"empty": [], "big": []}
+        for round_ in range(args.repeat):
+            for name, path in (("empty", empty), ("big", big)):
+                cycles[name].append(run_cycle(path, 1000 + round_))
+    print(f"\nMedians of {args.repeat} runs, {args.stories:,} stories, database {size:.0f} MB:\n")
+    print("| query | seconds | target | |\n|---|---:|---:|---|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        verdict = "met" if median <= TARGETS[name] else "MISSED"
+        print(f"| {name} | {median:.2f} | ≤ {TARGETS[name]} | {verdict} |")
+    empty_s = statistics.median(c["seconds"] for c in cycles["empty"])
+    big_s = statistics.median(c["seconds"] for c in cycles["big"])
+    empty_mb = statistics.median(c["peak_mb"] for c in cycles["empty"])
+    big_mb = statistics.median(c["peak_mb"] for c in cycles["big"])
+    print(f"\n| cycle of 50 stories | empty database | {args.stories:,} stories | ratio | target |")
+    print("|---|---:|---:|---:|---|")
+    print(f"| seconds | {empty_s:.2f} | {big_s:.2f} | {big_s / empty_s:.1f}x | ≤ 2x |")
+    print(
+        f"| peak memory (MB) | {empty_mb:.0f} | {big_mb:.0f} | {big_mb / empty_mb:.2f}x | ≤ 1.2x |"
+    )
+    for name, values in times.items():
+        print(f"all runs, {name}: " + ", ".join(f"{v:.2f}" for v in values))
+    for name, runs in cycles.items():
+        print(
+            f"all cycles, {name}: "
+            + ", ".join(f"{c['seconds']:.2f} s {c['peak_mb']:.0f} MB" for c in runs)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
