@@ -42,15 +42,17 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
 -- name: stories_near
 -- The stories a cycle's new stories are grouped against: those of the window around them.
+-- Both sides are read by time range, so the cost follows the window, not the history.
 SELECT s.story_id, s.feed_id, s.title, s.event_at, coalesce(e.event_id, s.story_id)
-FROM stories AS s
-LEFT JOIN story_events AS e USING (story_id)
-WHERE s.event_at BETWEEN $since AND $until
-  AND s.story_id NOT IN (SELECT unnest($story_id));
+FROM (SELECT story_id, feed_id, title, event_at FROM stories
+      WHERE event_at BETWEEN $since AND $until) AS s
+LEFT JOIN (SELECT story_id, event_id FROM story_events
+           WHERE event_at BETWEEN $since AND $until) AS e USING (story_id)
+WHERE s.story_id NOT IN (SELECT unnest($story_id));
 
 -- name: insert_story_events
-INSERT INTO story_events (story_id, event_id, similarity, grouped_at)
-SELECT unnest($story_id), unnest($event_id), unnest($similarity), $now
+INSERT INTO story_events (story_id, event_id, similarity, grouped_at, event_at)
+SELECT unnest($story_id), unnest($event_id), unnest($similarity), $now, unnest($event_at)
 ON CONFLICT (story_id) DO NOTHING;
 
 -- name: insert_scores
@@ -116,6 +118,20 @@ FROM story_scores WHERE story_id = $story_id ORDER BY topic, scored_at;
 INSERT INTO rule_versions (topic, rules_version, rules, first_used_at, is_current)
 SELECT unnest($topic), unnest($rules_version), unnest($rules)::JSON, $now, true
 ON CONFLICT (topic, rules_version) DO UPDATE SET is_current = true;
+
+-- name: versions_becoming_current
+-- Topics whose version in config.yaml is not the current one yet (new, or used again).
+SELECT now_.topic
+FROM (SELECT unnest($topic) AS topic, unnest($rules_version) AS rules_version) AS now_
+ANTI JOIN (SELECT topic, rules_version FROM rule_versions WHERE is_current) AS v
+  USING (topic, rules_version);
+
+-- name: set_history_stale
+UPDATE rule_versions SET history_stale = list_contains($stale, topic)
+WHERE list_contains($topic, topic) AND is_current;
+
+-- name: stale_current_versions
+SELECT topic FROM rule_versions WHERE is_current AND history_stale ORDER BY topic;
 
 -- name: topics_with_older_scores
 -- Topics with stories scored under other rules but not yet under the current ones: their

@@ -161,3 +161,37 @@ def test_an_outlet_defaults_to_the_feed_host():
         "bbci.co.uk"
     )
     assert Feed(name="b", url="https://www.bbc.co.uk/x", outlet="BBC").outlet_name == "BBC"
+
+
+def test_a_database_from_before_005_gets_event_times_and_knows_its_stale_history(tmp_path):
+    from tensionwatch.store import Store, migrations
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        for version, name, sql in migrations()[:4]:  # the schema of the release before
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+        con.execute(
+            "INSERT INTO stories VALUES ('s1', 'f', 'r', 't', '', NULL, NULL, NULL, now(),"
+            " TIMESTAMPTZ '2026-01-02 03:04:05+00', 'en')"
+        )
+        con.execute("INSERT INTO story_events VALUES ('s1', 's1', NULL, now())")
+        con.execute(
+            "INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches,"
+            " scored_at) VALUES ('s1', 't', 'old', 0, false, '{}', now())"
+        )
+        con.execute("INSERT INTO rule_versions VALUES ('t', 'old', NULL, now(), false),"
+                    " ('t', 'new', NULL, now(), true)")  # fmt: skip
+    store = Store(path)
+    with store.connect() as con:
+        store.migrate(con)
+        assert con.execute("SELECT event_at FROM story_events").fetchall()[0][0] == datetime(
+            2026, 1, 2, 3, 4, 5, tzinfo=UTC
+        )
+        assert con.execute(
+            "SELECT rules_version, history_stale FROM rule_versions WHERE is_current"
+        ).fetchall() == [("new", True)]

@@ -70,6 +70,7 @@ def rescore(
                         scores.append((story_id, score))
                 store.insert_scores(con, scores)
                 total += len(rows)
+            store.check_history(con, config, list(versions))  # rescored: stale no more?
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

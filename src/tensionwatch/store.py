@@ -531,12 +531,14 @@ class Store:
         recent = [StoryRef(*row) for row in rows]
         new = [StoryRef(s.story_id, s.feed_id, s.title, s.event_at) for s in stories]
         groups = group_events(new, recent, window, self.events.threshold)
+        when = {s.story_id: s.event_at for s in stories}
         con.execute(
             self.sql["insert_story_events"],
             {
                 "story_id": [g.story_id for g in groups],
                 "event_id": [g.event_id for g in groups],
                 "similarity": [g.similarity for g in groups],
+                "event_at": [when[g.story_id] for g in groups],
                 "now": datetime.now(UTC),
             },
         )
@@ -577,14 +579,31 @@ class Store:
             for t in topics
         ]
         params = {"topic": topics, "rules_version": versions}
-        stale = [
-            row[0] for row in con.execute(self.sql["topics_with_older_scores"], params).fetchall()
+        changing = [
+            row[0] for row in con.execute(self.sql["versions_becoming_current"], params).fetchall()
         ]
         con.execute(
             self.sql["upsert_rule_versions"], {**params, "rules": rules, "now": datetime.now(UTC)}
         )
         con.execute(self.sql["retire_rule_versions"], params)
-        return stale
+        if changing:
+            # Only when a version becomes current does the history need checking: afterwards
+            # cycles score under it, and rescore checks again (the anti-join reads every score).
+            self.check_history(con, config, changing)
+        return [row[0] for row in con.execute(self.sql["stale_current_versions"]).fetchall()]
+
+    def check_history(
+        self, con: duckdb.DuckDBPyConnection, config: Config, topics: list[str]
+    ) -> None:
+        """Record whether these topics have stories not scored under their current rules."""
+        params = {
+            "topic": topics,
+            "rules_version": [config.topics[t].rules_version() for t in topics],
+        }
+        stale = [
+            row[0] for row in con.execute(self.sql["topics_with_older_scores"], params).fetchall()
+        ]
+        con.execute(self.sql["set_history_stale"], {"topic": topics, "stale": stale})
 
     def _feed_ids(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return [row[0] for row in con.execute("SELECT feed_id FROM feeds").fetchall()]
