@@ -84,9 +84,9 @@ FROM (SELECT n, topic,
 JOIN rule_versions AS v USING (topic);
 
 INSERT INTO story_events
-SELECT 's' || n, 's' || CASE WHEN n % 10 = 1 THEN n - 1 ELSE n END,
-       CASE WHEN n % 10 = 1 THEN 0.7 END, now()
-FROM range($stories) t(n);
+SELECT story_id, 's' || CASE WHEN n % 10 = 1 THEN n - 1 ELSE n END,
+       CASE WHEN n % 10 = 1 THEN 0.7 END, now(), event_at
+FROM (SELECT story_id, event_at, CAST(substr(story_id, 2) AS BIGINT) AS n FROM stories);
 
 INSERT INTO fetches
 SELECT 'x' || c || '-' || i, 'r' || c, 'feed_' || i, 'u', NULL,
@@ -104,7 +104,7 @@ def build(path: Path, stories: int, years: int) -> float:
         store.migrate(con)
         store.record_rule_versions(con, config)
         for statement in BUILD.split(";\n\n"):
-            sql = statement.replace("$stories", str(stories)).replace("$years", str(years))
+            sql = statement.replace("$stories", str(stories)).replace("$years", f"{years:.6f}")
             con.execute(sql)
         con.execute("CHECKPOINT")
     return time.monotonic() - started
