@@ -72,3 +72,21 @@ def without_accents(text: str) -> str:
     """What an accent-less keyboard types: NFD without combining marks, ı → i, İ → I."""
     text = text.replace("ı", "i").replace("İ", "I")
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+def old_database(path: Path, migrations_applied: int):
+    """A DuckDB file with the schema of an earlier release: its first migrations, recorded.
+    Returns the open connection (close it, or use it in `with`)."""
+    import duckdb
+
+    from tensionwatch.store import migrations
+
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    for version, name, sql in migrations()[:migrations_applied]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    return con

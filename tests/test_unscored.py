@@ -2,13 +2,12 @@
 
 from io import StringIO
 
-import duckdb
 from rich.console import Console
 
 from tensionwatch.cli import print_summary
 from tensionwatch.config import load_config
-from tensionwatch.store import Store, migrations
-from tests.conftest import write_config
+from tensionwatch.store import Store
+from tests.conftest import old_database, write_config
 from tests.feedserver import Route
 from tests.test_cycle import query, run_cycle
 
@@ -51,14 +50,7 @@ def test_stories_in_an_uncovered_language_are_unscored_and_counted_apart(feed_se
 
 def test_a_database_from_before_counts_its_skipped_scores_as_unscored(tmp_path):
     path = tmp_path / "old.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
-            " applied_at TIMESTAMPTZ NOT NULL)"
-        )
-        for version, name, sql in migrations()[:2]:  # the schema of the release before
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    with old_database(path, 2) as con:  # the schema of the release before
         con.execute(
             "INSERT INTO stories VALUES ('s1', 'f', 'r', 'Iran i Izrael', '', NULL, NULL, NULL,"
             " now(), now(), 'pl'), ('s2', 'f', 'r', 'Iran and Israel', '', NULL, NULL, NULL,"

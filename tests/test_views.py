@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from tensionwatch.config import Feed, load_config
-from tests.conftest import default_topics, write_config
+from tests.conftest import default_topics, old_database, write_config
 from tests.feedserver import Route
 from tests.test_cycle import run_cycle
 
@@ -164,17 +164,10 @@ def test_an_outlet_defaults_to_the_feed_host():
 
 
 def test_a_database_from_before_005_gets_event_times_and_knows_its_stale_history(tmp_path):
-    from tensionwatch.store import Store, migrations
+    from tensionwatch.store import Store
 
     path = tmp_path / "old.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
-            " applied_at TIMESTAMPTZ NOT NULL)"
-        )
-        for version, name, sql in migrations()[:4]:  # the schema of the release before
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    with old_database(path, 4) as con:  # the schema of the release before
         con.execute(
             "INSERT INTO stories VALUES ('s1', 'f', 'r', 't', '', NULL, NULL, NULL, now(),"
             " TIMESTAMPTZ '2026-01-02 03:04:05+00', 'en')"
