@@ -70,13 +70,11 @@ def draw_sample(
     until: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
     """Up to `per_kind` flagged stories and near misses per topic, and each kind's population."""
-    if not store.path.exists():
-        raise TensionwatchError(f"{store.path} does not exist yet: run a cycle first")
     sql = load_statements(sql_dir() / "audit.sql")
     items: list[dict[str, Any]] = []
     population: dict[str, dict[str, int]] = {}
     window = {"since": since, "until": until}
-    with store.connect(read_only=True, path=store.reader_path()) as con:
+    with store.reading() as con:
         for topic in topics:
             ((flagged, near),) = con.execute(
                 sql["audit_population"], {"topic": topic, **window}

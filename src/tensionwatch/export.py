@@ -20,15 +20,12 @@ TABLES = ("stories", "story_scores", "story_events", "topic_daily")
 
 def export_parquet(store: Store, folder: Path) -> dict[str, int]:
     """Write every table; returns the rows written per table."""
-    path = store.reader_path()
-    if not path.exists():
-        raise TensionwatchError(f"no database at {path} yet: run `tensionwatch run` first")
     statements = load_statements(sql_dir() / "export.sql")
     folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     quoted = str(folder).replace("'", "''")
     written = {}
-    with store.connect(read_only=True, path=path) as con:
+    with store.reading() as con:  # no database: nothing is created
+        folder.mkdir(parents=True, exist_ok=True)
         for table in TABLES:
             target = folder / table
             if target.exists():

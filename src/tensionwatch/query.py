@@ -42,10 +42,7 @@ class QueryResult:
 @contextmanager
 def reading(store: Store, allowed_paths: list[str] | None = None) -> Iterator[Any]:
     """A read-only connection with external access off and the configuration locked."""
-    path = store.reader_path()  # the read copy when cycles publish one
-    if not path.exists():
-        raise TensionwatchError(f"no database at {path} yet: run `tensionwatch run` first")
-    with store.connect(read_only=True, path=path) as con:
+    with store.reading() as con:  # the read copy when cycles publish one
         if allowed_paths:
             con.execute("SET allowed_paths = $paths", {"paths": allowed_paths})
         con.execute("SET enable_external_access = false")

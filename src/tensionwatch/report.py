@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from tensionwatch.errors import TensionwatchError
-from tensionwatch.store import Store, load_statements, sql_dir
+from tensionwatch.store import Store, load_statements, rows_as_dicts, sql_dir
 
 WIDTH, HEIGHT, PAD = 860, 220, 40
 
@@ -34,17 +33,12 @@ class Day:
 
 
 def read_report_data(store: Store, days: int) -> dict[str, Any]:
-    path = store.reader_path()
-    if not path.exists():
-        raise TensionwatchError(f"no database at {path} yet: run `tensionwatch run` first")
     sql = load_statements(sql_dir() / "report.sql")
-    with store.connect(read_only=True, path=path) as con:
+    with store.reading() as con:
 
         def rows(name: str) -> list[dict[str, Any]]:
             params = {"days": days} if "$days" in sql[name] else None
-            cursor = con.execute(sql[name], params)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            return rows_as_dicts(con.execute(sql[name], params))
 
         trend = rows("trend")
         top = rows("top_events")

@@ -324,7 +324,7 @@ class TopicMatcher:
             # The score measures the focus: the headline, the lead and the sentence the story
             # is about. Other sentences of a long body that name an actor (background, the
             # history of the conflict) would make every long article read as tense.
-            keep = {n for n in range(lead + 1)} | {_focus_sentence(focus)}
+            keep = set(range(lead + 1)) | {_focus_sentence(focus)}
             for h in weighted:
                 if h.status in (COUNTED, NEGATED) and h.sentence not in keep:
                     h.status = FAR

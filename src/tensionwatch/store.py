@@ -353,6 +353,16 @@ class Store:
                 partial.unlink(missing_ok=True)
             notes.append(f"the read copy {self.read_copy_path.name} was not refreshed: {exc}")
 
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the file readers open (`reader_path`), or a clear error
+        when no cycle has stored anything yet."""
+        path = self.reader_path()
+        if not path.exists():
+            raise StorageError(f"no database at {path} yet: run `tensionwatch run` first")
+        with self.connect(read_only=True, path=path) as con:
+            yield con
+
     def reader_path(self) -> Path:
         """The file readers open: the read copy when there is one, else the database."""
         if self.read_copy and self.read_copy_path.exists():
@@ -610,12 +620,8 @@ class Store:
 
     def find_story(self, story_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """A stored story (by id or unique id prefix) and its stored scores."""
-        if not self.path.exists():
-            raise StorageError(f"{self.path} does not exist yet: run a cycle first")
-        with self.connect(read_only=True, path=self.reader_path()) as con:
-            cursor = con.execute(self.sql["story_by_id"], {"story_id": story_id})
-            columns = [d[0] for d in cursor.description]
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        with self.reading() as con:
+            rows = rows_as_dicts(con.execute(self.sql["story_by_id"], {"story_id": story_id}))
             if not rows:
                 raise StorageError(f"no story with id {story_id!r} in {self.path}")
             if len(rows) > 1 and rows[0]["story_id"] != story_id:
@@ -623,9 +629,9 @@ class Store:
                     f"{story_id!r} is the start of several story ids; give more of it"
                 )
             story = rows[0]
-            cursor = con.execute(self.sql["scores_of_story"], {"story_id": story["story_id"]})
-            columns = [d[0] for d in cursor.description]
-            scores = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            scores = rows_as_dicts(
+                con.execute(self.sql["scores_of_story"], {"story_id": story["story_id"]})
+            )
         return story, scores
 
     def pending_count(self) -> int:
@@ -649,6 +655,12 @@ _FETCH_COLUMNS = (
     "error",
     "warning",
 )
+
+
+def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """A query's rows as {column: value} dicts."""
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _class_points(score: TopicScore, kind: str) -> float:
