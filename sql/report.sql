@@ -2,12 +2,11 @@
 
 -- name: trend
 -- The daily index, its 7-day mean and the threat / act split of the last $days days.
-SELECT t.topic, CAST(t.day AT TIME ZONE 'UTC' AS DATE) AS day, t."index", t.mean_7d,
-       d.threat_sum, d.act_sum, d.relevant_stories, d.events, d.poor_coverage
-FROM topic_trend AS t
-JOIN topic_daily AS d ON d.topic = t.topic AND d.bucket = t.day
-WHERE t.day >= date_trunc('day', now()) - to_days(CAST($days AS INTEGER) - 1)
-ORDER BY t.topic, t.day;
+SELECT topic, CAST(day AT TIME ZONE 'UTC' AS DATE) AS day, "index", mean_7d,
+       threat_sum, act_sum, relevant_stories, events, poor_coverage
+FROM topic_trend
+WHERE day >= date_trunc('day', now()) - to_days(CAST($days AS INTEGER) - 1)
+ORDER BY topic, day;
 
 -- name: top_events
 -- Per topic, the ten events of the last $days days with the highest-scoring story: that

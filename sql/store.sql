@@ -24,9 +24,27 @@ ON CONFLICT (feed_id) DO UPDATE SET
 -- A kept batch replayed after its cycle was stored (killed between COMMIT and clean-up).
 SELECT 1 FROM runs WHERE run_id = $run_id;
 
+-- name: remembered_story_ids
+-- Which of the given story ids a feed carried in its last stored body: stored, for certain
+-- (they were written in the same transaction), and found without reading `stories`.
+SELECT DISTINCT story_id FROM (SELECT unnest(recent_story_ids) AS story_id FROM feeds)
+WHERE story_id IN (SELECT unnest($story_id));
+
 -- name: known_story_ids
--- Which of the given story ids are already stored.
+-- Which of the given story ids are already stored. This reads every stored id, so the cycle
+-- asks it only about many ids at once (store.py, _known_story_ids).
 SELECT story_id FROM stories WHERE story_id IN (SELECT unnest($story_id));
+
+-- name: story_id_stored
+-- One id, looked up in the primary key's index (a few pages, not every stored id); the cycle
+-- asks about the ids its feeds did not carry last time with these, joined by UNION ALL.
+SELECT story_id FROM stories WHERE story_id = ?
+
+-- name: remember_story_ids
+-- The stories each feed's body carried this cycle (feeds that answered with a new body).
+UPDATE feeds SET recent_story_ids = s.story_ids
+FROM (SELECT unnest($feed_id) AS feed_id, unnest($story_ids) AS story_ids) AS s
+WHERE feeds.feed_id = s.feed_id;
 
 -- name: insert_stories
 INSERT INTO stories (story_id, feed_id, run_id, title, summary, url, guid, published_at,
@@ -40,28 +58,57 @@ SELECT unnest($story_id), unnest($feed_id), unnest($run_id), unnest($title), unn
 INSERT INTO settings (key, value) SELECT unnest($key), unnest($value)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
+-- name: common_words_near
+-- Words on more than $max_posting headlines of the window: they find no copy that a rarer
+-- word of the headline would not find (events.py), so they are not used to look for copies.
+SELECT word FROM (SELECT unnest(title_words) AS word FROM story_events
+                  WHERE event_at BETWEEN $since AND $until)
+GROUP BY word HAVING count(*) > $max_posting;
+
 -- name: stories_near
--- The stories a cycle's new stories are grouped against: those of the window around them.
--- Both sides are read by time range, so the cost follows the window, not the history.
-SELECT s.story_id, s.feed_id, s.title, s.event_at, coalesce(e.event_id, s.story_id)
+-- The stories of the window around a cycle's new stories that may be their copies: those that
+-- share one of $words (the new headlines' words that are not common in the window), and those
+-- grouped before their words were kept. Every table is read by time range, so the cost
+-- follows the window, not the history.
+WITH near AS (
+    SELECT story_id, event_id, event_started_at, title_words FROM story_events
+    WHERE event_at BETWEEN $since AND $until
+      AND (title_words IS NULL OR list_has_any(title_words, $words))
+)
+SELECT s.story_id, s.feed_id, s.title, s.event_at, coalesce(n.event_id, s.story_id),
+       coalesce(n.event_started_at, s.event_at), n.title_words
 FROM (SELECT story_id, feed_id, title, event_at FROM stories
       WHERE event_at BETWEEN $since AND $until) AS s
-LEFT JOIN (SELECT story_id, event_id FROM story_events
-           WHERE event_at BETWEEN $since AND $until) AS e USING (story_id)
-WHERE s.story_id NOT IN (SELECT unnest($story_id));
+LEFT JOIN near AS n USING (story_id)
+WHERE (n.story_id IS NOT NULL
+       OR s.story_id NOT IN (SELECT story_id FROM story_events
+                             WHERE event_at BETWEEN $since AND $until))
+  AND s.story_id NOT IN (SELECT unnest($story_id));
 
 -- name: insert_story_events
-INSERT INTO story_events (story_id, event_id, similarity, grouped_at, event_at)
-SELECT unnest($story_id), unnest($event_id), unnest($similarity), $now, unnest($event_at)
-ON CONFLICT (story_id) DO NOTHING;
+-- Only a cycle's new stories are grouped, so none has a row yet.
+INSERT INTO story_events (story_id, event_id, similarity, grouped_at, event_at,
+                          event_started_at, title_words)
+SELECT unnest($story_id), unnest($event_id), unnest($similarity), $now, unnest($event_at),
+       unnest($event_started_at), unnest($title_words);
 
 -- name: insert_scores
--- ON CONFLICT: scoring is deterministic, so a story's score under one version never changes.
+-- The scores of a cycle's new stories: new, so no conflict can arise (and DuckDB's ON CONFLICT
+-- costs a third of a second per statement on a big table, whatever the rows).
 INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at,
-                          scored, threat_points, act_points)
+                          scored, threat_points, act_points, event_at)
 SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
        unnest($relevant), unnest($matches)::JSON, unnest($scored_at), unnest($scored),
-       unnest($threat_points), unnest($act_points)
+       unnest($threat_points), unnest($act_points), unnest($event_at);
+
+-- name: insert_rescored
+-- ON CONFLICT: scoring is deterministic, so a story's score under one version never changes;
+-- rescore skips the stories already scored under it.
+INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at,
+                          scored, threat_points, act_points, event_at)
+SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
+       unnest($relevant), unnest($matches)::JSON, unnest($scored_at), unnest($scored),
+       unnest($threat_points), unnest($act_points), unnest($event_at)
 ON CONFLICT DO NOTHING;
 
 -- name: insert_fetches
@@ -153,9 +200,11 @@ WHERE is_current AND NOT EXISTS (
 );
 
 -- name: stories_to_rescore
-SELECT story_id, title, summary, language FROM stories
+-- In time order, so the new scores lie in story_scores as the cycles' do: by time, which
+-- lets the trend tables' refresh skip the rest.
+SELECT story_id, title, summary, language, event_at FROM stories
 WHERE $since IS NULL OR event_at >= $since
-ORDER BY story_id;
+ORDER BY event_at, story_id;
 
 -- name: replace_scores
 -- rescore --replace: scores of other versions for the rescored stories are dropped.
@@ -166,3 +215,106 @@ WHERE topic = $topic AND rules_version <> $rules_version
 -- name: count_scores
 SELECT topic, rules_version, count(*) AS stories, count(*) FILTER (WHERE relevant) AS relevant
 FROM story_scores GROUP BY ALL ORDER BY topic, rules_version;
+
+-- Trend tables (migration 006): what topic_hourly / topic_daily / top_stories read. Each
+-- refresh recomputes whole buckets from the stories in [$since, $until) (whole UTC days), so
+-- a figure is never added up across cycles; every table is read by time range only.
+
+-- name: history_span
+-- The first and last moment of stored history, stories and fetches both (rebuilds start here).
+SELECT min(x), max(x) FROM (
+    SELECT min(event_at) AS x FROM stories UNION ALL SELECT max(event_at) FROM stories
+    UNION ALL SELECT min(started_at) FROM fetches UNION ALL SELECT max(started_at) FROM fetches
+);
+
+-- name: delete_topic_buckets
+DELETE FROM topic_buckets WHERE bucket >= $since AND bucket < $until;
+
+-- name: insert_topic_buckets
+INSERT INTO topic_buckets
+WITH scored AS (
+    SELECT sc.topic, sc.rules_version, sc.event_at AT TIME ZONE 'UTC' AS utc_at,
+           sc.relevant, sc.scored, sc.score, sc.threat_points, sc.act_points,
+           coalesce(e.event_id, sc.story_id) AS event_id,
+           coalesce(f.outlet, s.feed_id) AS outlet
+    FROM (SELECT story_id, topic, rules_version, event_at, relevant, scored, score,
+                 threat_points, act_points
+          FROM story_scores WHERE event_at >= $since AND event_at < $until) AS sc
+    JOIN (SELECT story_id, feed_id FROM stories
+          WHERE event_at >= $since AND event_at < $until) AS s USING (story_id)
+    LEFT JOIN (SELECT story_id, event_id FROM story_events
+               WHERE event_at >= $since AND event_at < $until) AS e USING (story_id)
+    LEFT JOIN feeds AS f ON f.feed_id = s.feed_id
+)
+SELECT topic, rules_version, width, date_trunc(width, utc_at) AT TIME ZONE 'UTC' AS bucket,
+       count(*) FILTER (WHERE relevant)                          AS relevant_stories,
+       count(*) FILTER (WHERE relevant AND score > 0)            AS tension_stories,
+       count(DISTINCT event_id) FILTER (WHERE relevant)          AS events,
+       count(*) FILTER (WHERE scored)                            AS all_stories,
+       count(*) FILTER (WHERE NOT scored)                        AS unscored_stories,
+       coalesce(sum(score) FILTER (WHERE relevant), 0)           AS score_sum,
+       avg(score) FILTER (WHERE relevant)                        AS score_mean,
+       coalesce(sum(threat_points) FILTER (WHERE relevant), 0)   AS threat_sum,
+       coalesce(sum(act_points) FILTER (WHERE relevant), 0)      AS act_sum,
+       count(DISTINCT outlet) FILTER (WHERE relevant)            AS outlets
+FROM scored CROSS JOIN (VALUES ('hour'), ('day')) AS w(width)
+GROUP BY ALL;
+
+-- name: delete_polling_buckets
+DELETE FROM polling_buckets WHERE bucket >= $since AND bucket < $until;
+
+-- name: insert_polling_buckets
+-- Feeds polled and feeds that answered, per bucket and feed language (coverage per topic).
+INSERT INTO polling_buckets
+SELECT w.width, date_trunc(w.width, x.started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+       f.language,
+       count(DISTINCT x.feed_id) FILTER (WHERE x.outcome <> 'error'),
+       count(DISTINCT x.feed_id)
+FROM (SELECT feed_id, started_at, outcome FROM fetches
+      WHERE started_at >= $since AND started_at < $until) AS x
+JOIN feeds AS f USING (feed_id)
+CROSS JOIN (VALUES ('hour'), ('day')) AS w(width)
+GROUP BY ALL;
+
+-- name: events_started_since
+-- The earliest start of the events with stories in [$since, $until): an event's outlets are
+-- counted over its stories from then on.
+SELECT least(min(event_started_at), $since) FROM story_events
+WHERE event_at >= $since AND event_at < $until;
+
+-- name: delete_top_story_ranks
+DELETE FROM top_story_ranks WHERE day >= CAST($since AS DATE) AND day < CAST($until AS DATE);
+
+-- name: insert_top_story_ranks
+INSERT INTO top_story_ranks
+WITH ranked AS (
+    SELECT sc.topic, sc.rules_version, CAST(s.event_at AT TIME ZONE 'UTC' AS DATE) AS day,
+           row_number() OVER (PARTITION BY sc.topic, sc.rules_version,
+                                            CAST(s.event_at AT TIME ZONE 'UTC' AS DATE)
+                              ORDER BY sc.score DESC, s.event_at, s.story_id) AS rank,
+           sc.score, s.title, coalesce(f.outlet, s.feed_id) AS outlet, s.url, s.event_at,
+           s.story_id, coalesce(e.event_id, s.story_id) AS event_id,
+           [x ->> 'term' FOR x IN CAST(sc.matches -> '$.signals' AS JSON[])
+            IF CAST(x ->> 'points' AS DOUBLE) <> 0] AS terms
+    FROM (SELECT story_id, topic, rules_version, score, matches FROM story_scores
+          WHERE relevant AND event_at >= $since AND event_at < $until) AS sc
+    JOIN (SELECT story_id, feed_id, title, url, event_at FROM stories
+          WHERE event_at >= $since AND event_at < $until) AS s USING (story_id)
+    LEFT JOIN (SELECT story_id, event_id FROM story_events
+               WHERE event_at >= $since AND event_at < $until) AS e USING (story_id)
+    LEFT JOIN feeds AS f ON f.feed_id = s.feed_id
+    QUALIFY rank <= 10
+),
+event_outlets AS (
+    SELECT coalesce(e.event_id, s.story_id) AS event_id,
+           count(DISTINCT coalesce(f.outlet, s.feed_id)) AS event_outlets
+    FROM (SELECT story_id, feed_id FROM stories WHERE event_at >= $events_since) AS s
+    LEFT JOIN (SELECT story_id, event_id FROM story_events
+               WHERE event_at >= $events_since) AS e USING (story_id)
+    LEFT JOIN feeds AS f ON f.feed_id = s.feed_id
+    WHERE coalesce(e.event_id, s.story_id) IN (SELECT event_id FROM ranked)
+    GROUP BY ALL
+)
+SELECT r.topic, r.rules_version, r.day, r.rank, r.score, r.title, r.outlet, r.url, r.event_at,
+       r.story_id, r.event_id, o.event_outlets, r.terms
+FROM ranked AS r JOIN event_outlets AS o USING (event_id);

@@ -28,12 +28,14 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_report_renders_its_charts_and_shows_a_hostile_headline_as_text(index_db, tmp_path, capsys):  # noqa: F811
     # The database can hold anything: a headline that is markup (a feed can double-encode it).
+    # Both where the story is kept and where the trend tables copied it for top_stories.
     with duckdb.connect(str(index_db.database_path)) as con:
-        con.execute(
-            "UPDATE stories SET title = ? || title, url = 'javascript:alert(1)' "
-            "WHERE title LIKE 'Iran fires missiles%'",
-            [HOSTILE],
-        )
+        for table in ("stories", "top_story_ranks"):
+            con.execute(
+                f"UPDATE {table} SET title = ? || title, url = 'javascript:alert(1)' "
+                "WHERE title LIKE 'Iran fires missiles%'",
+                [HOSTILE],
+            )
     (index_db.database_path.with_name("tw.read.duckdb")).unlink(missing_ok=True)
     output = tmp_path / "report.html"
     args = ["report", "--config", str(index_db.base_dir / "config.yaml"), "--output", str(output)]

@@ -285,8 +285,11 @@ def test_full_disk_keeps_the_batch_and_says_so(feed_server, tmp_path):
     limit = db.stat().st_size + 64 * 1024
     counts = "SELECT (SELECT count(*) FROM stories), (SELECT count(*) FROM runs)"
 
+    # Each limited cycle's write-ahead log is over half the file: the first fits, two do not.
+    items = 600
+
     def limited_cycle(tag: str) -> subprocess.CompletedProcess[str]:
-        serve(feed_server, tag, 6, 400, words=60)
+        serve(feed_server, tag, 6, items, words=60)
         return subprocess.run(
             child_command("cycle", str(path), str(limit)),
             capture_output=True,
@@ -297,9 +300,9 @@ def test_full_disk_keeps_the_batch_and_says_so(feed_server, tmp_path):
     # The file may not grow past `limit`. The first cycle still fits: its commit goes to the
     # write-ahead log (the checkpoint that would grow the file waits for a later cycle).
     first = limited_cycle("b")
-    assert first.returncode == 0 and "stored 2400" in first.stdout, first.stdout + first.stderr
+    assert first.returncode == 0 and f"stored {6 * items}" in first.stdout, first.stdout
     before = query(db, counts)
-    assert before == [(1200 + 2400, 2)]
+    assert before == [(1200 + 6 * items, 2)]
 
     second = limited_cycle("c")
     assert second.returncode == 3, second.stdout + second.stderr
@@ -315,7 +318,7 @@ def test_full_disk_keeps_the_batch_and_says_so(feed_server, tmp_path):
     serve(feed_server, "d", 6, 10)
     report = run_cycle(config)
     assert report.pending_stored == 1 and store.pending_count() == 0
-    assert stored(db, "c") == 2400 and stored(db, "d") == 60
+    assert stored(db, "c") == 6 * items and stored(db, "d") == 60
     assert query(db, "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]) == [(1,)]
     assert_no_duplicates(db)
 
@@ -327,7 +330,7 @@ def test_a_cycle_the_full_disk_cannot_keep_says_so_and_leaves_no_litter(feed_ser
     run_cycle(config)
     limit = config.database_path.stat().st_size + 64 * 1024
     # A batch larger than the space left: neither the queue nor the database can take it.
-    serve(feed_server, "big", 6, 800, words=60)
+    serve(feed_server, "big", 6, 1200, words=60)
     done = subprocess.run(
         child_command("cycle", str(path), str(limit)), capture_output=True, text=True, timeout=120
     )

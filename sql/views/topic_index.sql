@@ -2,6 +2,10 @@
 -- or 'day'; bucket = its start, a UTC TIMESTAMPTZ), from the topic's first stored story to now.
 -- A bucket with no stories is a row of zeros, not a gap, so charts and z-scores see the zeros.
 --
+-- The figures of each bucket come from topic_buckets and polling_buckets, which every cycle
+-- keeps up to date for the buckets it touches (store.sql, "Trend tables"); this view adds the
+-- empty buckets, coverage per topic and the index, so it reads thousands of rows, not every story.
+--
 -- Stories fall in buckets by event_at (published, when sane). Coverage comes from the fetches
 -- made in the bucket, of the feeds in the topic's languages: a bucket nobody polled (before
 -- monitoring began, or an outage) has coverage NULL and poor_coverage true: not calm, unknown.
@@ -15,31 +19,9 @@ WITH topics AS (
            CAST(rules -> '$.languages' AS VARCHAR[]) AS languages   -- NULL: every language
     FROM rule_versions
 ),
-scored AS (
-    SELECT sc.topic, sc.rules_version,
-           date_trunc(unit, s.event_at AT TIME ZONE 'UTC') AS bucket,
-           sc.relevant, sc.scored, sc.score, sc.threat_points, sc.act_points,
-           coalesce(e.event_id, s.story_id) AS event_id,
-           coalesce(f.outlet, s.feed_id) AS outlet
-    FROM story_scores AS sc
-    JOIN stories AS s USING (story_id)
-    LEFT JOIN story_events AS e USING (story_id)
-    LEFT JOIN feeds AS f ON f.feed_id = s.feed_id
-),
 per_bucket AS (
-    SELECT topic, rules_version, bucket,
-           count(*) FILTER (WHERE relevant)                          AS relevant_stories,
-           count(*) FILTER (WHERE relevant AND score > 0)            AS tension_stories,
-           count(DISTINCT event_id) FILTER (WHERE relevant)          AS events,
-           count(*) FILTER (WHERE scored)                            AS all_stories,
-           count(*) FILTER (WHERE NOT scored)                        AS unscored_stories,
-           coalesce(sum(score) FILTER (WHERE relevant), 0)           AS score_sum,
-           avg(score) FILTER (WHERE relevant)                        AS score_mean,
-           coalesce(sum(threat_points) FILTER (WHERE relevant), 0)   AS threat_sum,
-           coalesce(sum(act_points) FILTER (WHERE relevant), 0)      AS act_sum,
-           count(DISTINCT outlet) FILTER (WHERE relevant)            AS outlets
-    FROM scored
-    GROUP BY ALL
+    SELECT * EXCLUDE (width, bucket), bucket AT TIME ZONE 'UTC' AS bucket
+    FROM topic_buckets WHERE width = unit
 ),
 spans AS (
     SELECT topic, rules_version, min(bucket) AS first_bucket FROM per_bucket GROUP BY ALL
@@ -51,13 +33,13 @@ buckets AS (
     FROM spans
 ),
 polling AS (
-    SELECT t.topic, t.rules_version,
-           date_trunc(unit, x.started_at AT TIME ZONE 'UTC') AS bucket,
-           count(DISTINCT x.feed_id) FILTER (WHERE x.outcome <> 'error') AS feeds_answered,
-           count(DISTINCT x.feed_id)                                     AS feeds_polled
-    FROM fetches AS x
-    JOIN feeds AS f USING (feed_id)
-    JOIN topics AS t ON t.languages IS NULL OR list_contains(t.languages, f.language)
+    -- A feed has one language, so the feeds of a topic's languages add up across languages.
+    SELECT t.topic, t.rules_version, p.bucket AT TIME ZONE 'UTC' AS bucket,
+           CAST(sum(p.feeds_answered) AS BIGINT) AS feeds_answered,
+           CAST(sum(p.feeds_polled) AS BIGINT)   AS feeds_polled
+    FROM polling_buckets AS p
+    JOIN topics AS t ON t.languages IS NULL OR list_contains(t.languages, p.language)
+    WHERE p.width = unit
     GROUP BY ALL
 ),
 joined AS (

@@ -15,7 +15,9 @@ own event, whose id is its own story id. Grouping is incremental: a cycle groups
 stories against the stories of the window around them, never the whole history.
 
 An inverted index from words to stories keeps this linear in practice: only stories that
-share a word that is not common in the window are compared. (MinHash, as in the `datasketch` library, pays off at millions of
+share a word that is not common in the window (on more than MAX_POSTING of its stored
+headlines) are compared. The store keeps each story's words and asks DuckDB for just those
+stories of the window, so a cycle does not fold every headline of the last days again. (MinHash, as in the `datasketch` library, pays off at millions of
 items; a cycle compares hundreds of new titles with a few days of stories, and an exact
 Jaccard is simpler to read and to explain.)
 """
@@ -23,7 +25,7 @@ Jaccard is simpler to read and to explain.)
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,6 +123,7 @@ class StoryRef:
     title: str
     event_at: datetime
     event_id: str | None = None
+    words: frozenset[str] | None = None  # title_words(title), when already known
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,10 @@ def title_words(title: str) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall(folded) if len(w) > 1 and w not in STOP_WORDS)
 
 
+def _words_of(story: StoryRef) -> frozenset[str]:
+    return title_words(story.title) if story.words is None else story.words
+
+
 def _numbers(words: frozenset[str]) -> frozenset[str]:
     return frozenset(w for w in words if any(c.isdigit() for c in w))
 
@@ -148,9 +155,17 @@ def group_events(
     window: timedelta,
     threshold: float = 0.5,
     min_shared: int = 3,
+    common: Iterable[str] | None = None,
 ) -> list[Grouping]:
     """The event of every new story, against the recent (already grouped) stories and the
-    new stories before it in time."""
+    new stories before it in time. `common`: the words on more than MAX_POSTING stored
+    headlines of the window, when `recent` holds only the stories that share a rarer word
+    with a new one (else counted in `recent`)."""
+    recent = [(story, _words_of(story)) for story in recent]
+    if common is None:
+        counts = Counter(word for _, words in recent for word in words)
+        common = {word for word, n in counts.items() if n > MAX_POSTING}
+    common = frozenset(common)
     index: dict[str, list[int]] = defaultdict(list)
     known: list[tuple[StoryRef, frozenset[str], str]] = []
 
@@ -159,17 +174,17 @@ def group_events(
             index[word].append(len(known))
         known.append((story, words, event_id))
 
-    for story in recent:
-        add(story, title_words(story.title), story.event_id or story.story_id)
+    for story, words in recent:
+        add(story, words, story.event_id or story.story_id)
     result = []
     for story in sorted(new, key=lambda s: (s.event_at, s.story_id)):
-        words = title_words(story.title)
+        words = _words_of(story)
         # Candidates come from the words that tell stories apart: a word on more than
         # MAX_POSTING headlines of the window ("iran", "war") finds no copy a rarer word of
         # the headline would not find, and scanning its list for every story is quadratic.
         candidates = {
             i
-            for word in words
+            for word in words - common
             if len(posting := index.get(word, ())) <= MAX_POSTING
             for i in posting
         }

@@ -64,12 +64,13 @@ def rescore(
                     )
             result = reader.execute(store.sql["stories_to_rescore"], {"since": since})
             while rows := result.fetchmany(CHUNK):
-                scores: list[tuple[str, TopicScore]] = []
-                for story_id, title, summary, language in rows:
+                scores: list[tuple[str, datetime, TopicScore]] = []
+                for story_id, title, summary, language, event_at in rows:
                     for score in rules.score_folded(fold(title), fold(summary), language):
-                        scores.append((story_id, score))
-                store.insert_scores(con, scores)
+                        scores.append((story_id, event_at, score))
+                store.insert_scores(con, scores, rescoring=True)
                 total += len(rows)
+            store.rebuild_trend_tables(con, since)
             store.check_history(con, config, list(versions))  # rescored: stale no more?
             con.execute("COMMIT")
         except BaseException:
