@@ -23,6 +23,7 @@ No network is used.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 import tempfile
@@ -46,7 +47,7 @@ def small_batch(config, rules, n: int, round_: int) -> CycleBatch:
     now = datetime.now(UTC)
     stories, scores = [], []
     for i in range(n):
-        sid = f"bench-{round_}-{i}"
+        sid = hashlib.sha256(f"bench-{round_}-{i}".encode()).hexdigest()[:16]  # as parse.py
         title = f"Iran warns Israel after strike number {round_} {i}"
         stories.append(Story(sid, "bench", title, "", None, None, now, now, now, "en"))
         scores += [(sid, s) for s in score_story(rules, title, "", "en")]
