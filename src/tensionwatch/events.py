@@ -17,9 +17,10 @@ stories against the stories of the window around them, never the whole history.
 An inverted index from words to stories keeps this linear in practice: only stories that
 share a word that is not common in the window (on more than MAX_POSTING of its stored
 headlines) are compared. The store keeps each story's words and asks DuckDB for just those
-stories of the window, so a cycle does not fold every headline of the last days again. (MinHash, as in the `datasketch` library, pays off at millions of
-items; a cycle compares hundreds of new titles with a few days of stories, and an exact
-Jaccard is simpler to read and to explain.)
+stories of the window, so a cycle does not fold every headline of the last days again.
+(MinHash, as in the `datasketch` library, pays off at millions of items; a cycle compares
+hundreds of new titles with a few days of stories, and an exact Jaccard is simpler to read
+and to explain.)
 """
 
 from __future__ import annotations

@@ -483,7 +483,7 @@ class Store:
         known = self._known_story_ids(con, [s.story_id for s in batch.stories])
         stories = [s for s in batch.stories if s.story_id not in known]
         new_ids = {s.story_id for s in stories}
-        event_starts: list[datetime] = []
+        event_starts: set[datetime] = set()
         if stories:
             con.execute(
                 self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id})
@@ -524,15 +524,18 @@ class Store:
                 },
             )
         story_days = {_utc_day(s.event_at) for s in stories}
+        rank_days = set(story_days)
+        if event_starts:
+            # A copy that joins an event changes the outlet count shown beside the event's
+            # stories on every day since it began.
+            latest = _utc_day(max(when.values()))
+            for start in event_starts:
+                rank_days |= _days(_utc_day(start), latest)
         self.refresh_trend_tables(
             con,
-            bucket_days=story_days | {_utc_day(o.started_at) for o in outcomes},
-            rank_spans=[
-                *((day, day) for day in story_days),
-                # A copy that joins an event changes the outlet count shown beside the event's
-                # stories on every day since it began.
-                *((_utc_day(start), _utc_day(max(when.values()))) for start in event_starts),
-            ],
+            story_days=story_days,
+            fetch_days={_utc_day(o.started_at) for o in outcomes},
+            rank_days=rank_days,
         )
         count = Counter(o.outcome for o in outcomes)
         con.execute(
@@ -573,7 +576,7 @@ class Store:
             known.update(row[0] for row in con.execute(lookups, chunk).fetchall())
         return known
 
-    def _group_events(self, con: duckdb.DuckDBPyConnection, stories: list[Story]) -> list[datetime]:
+    def _group_events(self, con: duckdb.DuckDBPyConnection, stories: list[Story]) -> set[datetime]:
         """Group the new stories into events with the stories of the window around them
         (never the whole history: every query reads only that window). Returns when each
         event a new story joined began."""
@@ -620,24 +623,21 @@ class Store:
                 "now": datetime.now(UTC),
             },
         )
-        return sorted({started[g.event_id] for g in groups if g.similarity is not None})
+        return {started[g.event_id] for g in groups if g.similarity is not None}
 
     def refresh_trend_tables(
         self,
         con: duckdb.DuckDBPyConnection,
-        bucket_days: set[date],
-        rank_spans: list[tuple[date, date]],
+        story_days: set[date],
+        fetch_days: set[date],
+        rank_days: set[date],
     ) -> None:
-        """Recompute the trend tables (migration 006) for these UTC days: topic and polling
-        buckets for `bucket_days`, top stories for the days of `rank_spans` (first, last)."""
-        rank_days = {
-            first + timedelta(days=n)
-            for first, last in rank_spans
-            for n in range((last - first).days + 1)
-        }
-        for since, until in _day_runs(bucket_days):
-            span = {"since": since, "until": until}
-            for table in ("topic_buckets", "polling_buckets"):
+        """Recompute the trend tables (migration 006) for these UTC days: the topic buckets of
+        the days whose stories changed, the polling buckets of the days with new fetches, and
+        the top stories of `rank_days`. A cycle with nothing new refreshes only its polling."""
+        for table, days in (("topic_buckets", story_days), ("polling_buckets", fetch_days)):
+            for since, until in _day_runs(days):
+                span = {"since": since, "until": until}
                 con.execute(self.sql[f"delete_{table}"], span)
                 con.execute(self.sql[f"insert_{table}"], span)
         for since, until in _day_runs(rank_days):
@@ -653,9 +653,8 @@ class Store:
         ((first, last),) = con.execute(self.sql["history_span"]).fetchall()
         if first is None:
             return
-        first_day, last_day = _utc_day(max(first, since) if since else first), _utc_day(last)
-        days = {first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)}
-        self.refresh_trend_tables(con, days, [(first_day, last_day)])
+        days = _days(_utc_day(max(first, since) if since else first), _utc_day(last))
+        self.refresh_trend_tables(con, days, days, days)
 
     def insert_scores(
         self,
@@ -768,6 +767,11 @@ _FETCH_COLUMNS = (
 
 def _utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
+
+
+def _days(first: date, last: date) -> set[date]:
+    """Every day from first to last, both included (none when last is before first)."""
+    return {first + timedelta(days=n) for n in range((last - first).days + 1)}
 
 
 def _midnight(day: date) -> datetime:
