@@ -78,7 +78,7 @@ INSERT INTO stories
 SELECT story_key(n), 'feed_' || (n % 60), 'bench', 'Synthetic headline number ' || n, '',
        'https://news.example.com/' || n, NULL, ts, ts, ts,
        CASE WHEN n % 60 % 5 = 0 THEN 'tr' ELSE 'en' END
-FROM (SELECT n, now() - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT)) AS ts
+FROM (SELECT n, $now - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT)) AS ts
       FROM range($stories) t(n));
 
 INSERT INTO story_scores
@@ -91,7 +91,7 @@ SELECT story_key(n), topic, v.rules_version,
             ELSE '{"actors": {}}' END,
        now(), true,
        CASE WHEN relevant THEN 1 ELSE 0 END, CASE WHEN relevant THEN 3 ELSE 0 END,
-       now() - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT))
+       $now - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT))
 FROM (SELECT n, topic,
              hash(n, topic) % 1000 < CASE topic WHEN 'iran_israel' THEN 40 ELSE 10 END AS relevant
       FROM range($stories) t(n), (VALUES ('iran_israel'), ('tr_ru')) AS x(topic))
@@ -101,7 +101,7 @@ INSERT INTO story_events
 SELECT story_key(n), story_key(CASE WHEN n % 10 = 1 THEN n - 1 ELSE n END),
        CASE WHEN n % 10 = 1 THEN 0.7 END, now(), ts, ts,
        ['headline', 'number', 'synthetic', CAST(n AS VARCHAR)]
-FROM (SELECT n, now() - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT)) AS ts
+FROM (SELECT n, $now - to_seconds(CAST(n * ($years * 365 * 86400.0 / $stories) AS BIGINT)) AS ts
       FROM range($stories) t(n));
 
 INSERT INTO fetches
@@ -122,8 +122,11 @@ def build(path: Path, stories: int, years: int) -> float:
         # Story ids as the cycle makes them (parse.story_id): 16 hex digits of a hash, in no
         # order, so no lookup by id is helped by the ids' order.
         con.execute("CREATE TEMP MACRO story_key(n) AS substr(md5(CAST(n AS VARCHAR)), 1, 16)")
+        # One moment for every statement: a score's event_at is its story's, as in a cycle.
+        now = f"TIMESTAMPTZ '{datetime.now(UTC).isoformat()}'"
         for statement in BUILD.split(";\n\n"):
             sql = statement.replace("$stories", str(stories)).replace("$years", f"{years:.6f}")
+            sql = sql.replace("$now", now)
             con.execute(sql)
         store.rebuild_trend_tables(con)  # as the cycles that stored these stories would have
         con.execute("CHECKPOINT")

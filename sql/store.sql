@@ -93,8 +93,8 @@ SELECT unnest($story_id), unnest($event_id), unnest($similarity), $now, unnest($
        unnest($event_started_at), unnest($title_words);
 
 -- name: insert_scores
--- The scores of a cycle's new stories: new, so no conflict can arise (and DuckDB's ON CONFLICT
--- costs a third of a second per statement on a big table, whatever the rows).
+-- The scores of a cycle's new stories: new, so none is stored yet (story_scores has no key
+-- index to check that with: migration 007).
 INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at,
                           scored, threat_points, act_points, event_at)
 SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
@@ -102,14 +102,22 @@ SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score)
        unnest($threat_points), unnest($act_points), unnest($event_at);
 
 -- name: insert_rescored
--- ON CONFLICT: scoring is deterministic, so a story's score under one version never changes;
--- rescore skips the stories already scored under it.
+-- Scoring is deterministic, so a story's score under one version never changes: rescore skips
+-- the scores already stored. They are looked for among the scores of the rescored stories'
+-- time range [$since, $until] only, which DuckDB reads by its row groups' ranges.
 INSERT INTO story_scores (story_id, topic, rules_version, score, relevant, matches, scored_at,
                           scored, threat_points, act_points, event_at)
-SELECT unnest($story_id), unnest($topic), unnest($rules_version), unnest($score),
-       unnest($relevant), unnest($matches)::JSON, unnest($scored_at), unnest($scored),
-       unnest($threat_points), unnest($act_points), unnest($event_at)
-ON CONFLICT DO NOTHING;
+SELECT n.* FROM (
+    SELECT unnest($story_id) AS story_id, unnest($topic) AS topic,
+           unnest($rules_version) AS rules_version, unnest($score) AS score,
+           unnest($relevant) AS relevant, unnest($matches)::JSON AS matches,
+           unnest($scored_at) AS scored_at, unnest($scored) AS scored,
+           unnest($threat_points) AS threat_points, unnest($act_points) AS act_points,
+           unnest($event_at) AS event_at
+) AS n
+ANTI JOIN (SELECT story_id, topic, rules_version FROM story_scores
+           WHERE event_at BETWEEN $since AND $until) AS stored
+  USING (story_id, topic, rules_version);
 
 -- name: insert_fetches
 -- ON CONFLICT: a cycle kept in the pending folder may be delivered twice after a crash.

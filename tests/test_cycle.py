@@ -262,6 +262,12 @@ def test_rescore_after_a_weight_change_records_the_new_version(config, tmp_path,
     )
     sums = query(config, by_version)
     assert [v for v, _ in sums] == [old, new] and sums[1][1] > sums[0][1]
+    # Rescoring again under the same rules stores no score twice, and changes no figure.
+    twice = "SELECT count(*), count(DISTINCT (story_id, topic, rules_version)) FROM story_scores"
+    ((before, distinct),) = query(config, twice)
+    assert before == distinct
+    assert main(["rescore", "--config", str(config_path), "--topic", "tr_ru"]) == 0
+    assert query(config, twice) == [(before, distinct)] and query(config, by_version) == sums
     # iran_israel was not asked for: still only its one version.
     assert query(
         config, "SELECT count(DISTINCT rules_version) FROM story_scores WHERE topic = 'iran_israel'"

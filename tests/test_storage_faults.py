@@ -675,6 +675,30 @@ def test_a_kept_batch_the_database_refuses_is_set_aside_and_blocks_nothing(feed_
     assert run_cycle(config).notes == []
 
 
+def test_a_kept_batch_scoring_a_story_twice_is_set_aside_and_nothing_doubles(feed_server, tmp_path):
+    # story_scores has no key index (migration 007): the cycle itself refuses a batch, edited
+    # by hand, that carries one story's score twice, instead of storing it twice.
+    _, config = setup(tmp_path, feed_server, 2)
+    store = Store.from_config(config)
+    serve(feed_server, "a", 2, 5)
+    bad = fetch_and_parse(config, store).to_json()
+    bad["scores"].append(bad["scores"][0])
+    store.pending_dir.mkdir(parents=True, exist_ok=True)
+    (store.pending_dir / f"20200101T000000000000Z-{bad['run_id']}.json").write_text(
+        json.dumps(bad), encoding="utf-8"
+    )
+    serve(feed_server, "b", 2, 5)
+    report = run_cycle(config)
+    assert any("scores story" in note and "twice" in note for note in report.notes)
+    assert len(list((store.pending_dir / "unreadable").iterdir())) == 1
+    assert stored(config.database_path, "a") == 0 and stored(config.database_path, "b") == 10
+    ((scores, distinct),) = query(
+        config.database_path,
+        "SELECT count(*), count(DISTINCT (story_id, topic, rules_version)) FROM story_scores",
+    )
+    assert scores == distinct == 10 * len(config.topics)
+
+
 def test_damaged_feed_states_beside_kept_batches_never_stop_a_cycle(feed_server, tmp_path):
     _, config = setup(tmp_path, feed_server, 2)
     serve(feed_server, "a", 2, 5)

@@ -156,3 +156,30 @@ def test_a_story_that_leaves_a_feed_and_comes_back_or_moves_feed_is_stored_once(
     assert run_cycle(config).new_story_ids == frozenset()
     counts = rows(config, "SELECT count(*) AS n, count(DISTINCT story_id) AS ids FROM stories")
     assert counts == [{"n": 2, "ids": 2}]
+
+
+def test_a_database_from_before_007_keeps_every_score_and_grouping(tmp_path):
+    # 007 copies story_scores and story_events into tables without a key index.
+    path = tmp_path / "old.duckdb"
+    with old_database(path, 6) as con:
+        con.execute("INSERT INTO stories VALUES ('s1', 'f', 'r', 'Iran warns Israel', '', NULL,"
+                    " NULL, NULL, now(), TIMESTAMPTZ '2026-01-02 03:04:05+00', 'en')")  # fmt: skip
+        con.execute(
+            "INSERT INTO story_scores VALUES ('s1', 't', 'v', 2, true, '{\"signals\": []}', now(),"
+            " true, 2, 0, TIMESTAMPTZ '2026-01-02 03:04:05+00'), ('s1', 'u', 'w', 0, false, '{}',"
+            " now(), false, 0, 0, TIMESTAMPTZ '2026-01-02 03:04:05+00')"
+        )
+        con.execute(
+            "INSERT INTO story_events VALUES ('s1', 's1', NULL, now(),"
+            " TIMESTAMPTZ '2026-01-02 03:04:05+00', TIMESTAMPTZ '2026-01-02 03:04:05+00',"
+            " ['iran', 'israel', 'warns'])"
+        )
+        before = {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in ("story_scores", "story_events")
+        }
+    store = Store(path)
+    with store.connect() as con:
+        store.migrate(con)
+    for table, kept in before.items():
+        assert table_rows(path, table) == kept, table

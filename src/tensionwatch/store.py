@@ -491,9 +491,12 @@ class Store:
             if self.events.enabled:
                 event_starts = self._group_events(con, stories)
         when = {s.story_id: s.event_at for s in stories}
-        self.insert_scores(
-            con, [(sid, when[sid], sc) for sid, sc in batch.scores if sid in new_ids]
-        )
+        new_scores = [(sid, when[sid], sc) for sid, sc in batch.scores if sid in new_ids]
+        keys = Counter((sid, sc.topic, sc.rules_version) for sid, _, sc in new_scores)
+        if twice := [key for key, n in keys.items() if n > 1]:
+            # Only a batch file edited by hand can say this; story_scores has no key to refuse it.
+            raise _RefusedBatch(f"the batch scores story {twice[0][0]} for {twice[0][1]} twice")
+        self.insert_scores(con, new_scores)
         carried: dict[str, list[str]] = {}
         for story in batch.stories:
             carried.setdefault(story.feed_id, []).append(story.story_id)
@@ -667,9 +670,12 @@ class Store:
         if not scores:
             return
         now = datetime.now(UTC)
+        times = [at for _, at, _ in scores]
+        span = {"since": min(times), "until": max(times)} if rescoring else {}
         con.execute(
             self.sql["insert_rescored" if rescoring else "insert_scores"],
             {
+                **span,
                 "story_id": [sid for sid, _, _ in scores],
                 "topic": [sc.topic for _, _, sc in scores],
                 "rules_version": [sc.rules_version for _, _, sc in scores],
