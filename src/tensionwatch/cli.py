@@ -216,6 +216,32 @@ def build_parser() -> argparse.ArgumentParser:
         "story_events and topic_daily. Each table's folder is replaced whole.",
     )
     export.add_argument("--parquet", metavar="DIR", required=True, help="the folder to write")
+    alerts = _command(
+        commands,
+        cmd_alerts,
+        "alerts",
+        help="spike detection: where each topic stands, and a backtest over history",
+        description="Without a subcommand: each topic's latest complete windows as the "
+        "detector judges them now (warming up, below threshold, a spike; z against the "
+        "baseline median). `alerts backtest` replays the detector over stored history.",
+    )
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND")
+    backtest = alerts_commands.add_parser(
+        "backtest",
+        help="the alerts the detector would have raised over stored history",
+        description="Run the detector over the stored history as if each window had just "
+        "closed (elevated state and cooldown included) and print one row per alert it would "
+        "have raised — topic, kind, window start and end (UTC), severity, z, value, baseline "
+        "median, top stories — then the alerts per month. Windows are read with every story "
+        "stored now. This is how to choose thresholds (config.yaml `alerts`) before trusting "
+        "them.",
+    )
+    # SUPPRESS: `alerts --config F backtest` keeps F (a subparser's default would replace it).
+    backtest.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                          help="config file (as for `alerts`)")  # fmt: skip
+    backtest.add_argument("--since", type=_utc_date, required=True, metavar="DATE")
+    backtest.add_argument("--until", type=_utc_date, metavar="DATE", help="(now)")
+    backtest.add_argument("--format", choices=("table", "csv", "json"), default="table")
     return parser
 
 
@@ -243,6 +269,88 @@ def cmd_export(args: argparse.Namespace) -> int:
         + ", ".join(f"{table} {rows}" for table, rows in written.items())
         + f" rows to {args.parquet}"
     )
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from tensionwatch.alerting import backtest, latest_verdicts
+
+    config = load_config(args.config)
+    store = Store.from_config(config)
+    console = Console(soft_wrap=False)
+    if args.alerts_command != "backtest":
+        table = Table(title="Spike detection now (latest complete windows)")
+        for column in ("topic", "window (UTC)", "stories / outlets", "z", "verdict"):
+            table.add_column(column, justify="right" if column == "z" else "left")
+        metric = config.alerts.metric
+        for v in latest_verdicts(store, config):
+            w = v.window
+            if v.reason == "warming up":
+                why = f"warming up: {v.baseline_windows} of {config.alerts.warmup_windows} windows"
+            elif v.reason == "partial coverage":
+                why = ("no feed was polled" if w.coverage is None
+                       else f"partial coverage: {w.coverage:.0%} of feeds answered")  # fmt: skip
+            else:
+                why = (f"{v.reason}{f' ({v.severity})' if v.severity else ''}: {metric} "
+                       f"{v.value:.4g} against a median of {v.median:.4g}")  # fmt: skip
+            table.add_row(
+                plain(w.topic), f"{w.start:%Y-%m-%d %H:%M} +{w.hours:g}h",
+                f"{w.tension_stories} / {w.outlets}", "—" if v.z is None else f"{v.z:.1f}",
+                plain(why),
+            )  # fmt: skip
+        console.print(table)
+        return 0
+    if args.until and args.until <= args.since:
+        print("tensionwatch alerts backtest: --until must be after --since", file=sys.stderr)
+        return 2
+    found = backtest(store, config, args.since, args.until)
+    columns = ["topic", "kind", "window_start", "window_end", "severity", "z", "value",
+               "baseline_median", "top_stories"]  # fmt: skip
+    rows = [
+        (
+            a.decision.verdict.window.topic, "spike",
+            a.decision.verdict.window.start.isoformat(), a.decision.verdict.window.end.isoformat(),
+            a.decision.verdict.severity, round(a.decision.verdict.z or 0, 2),
+            a.decision.verdict.value, a.decision.verdict.median,
+            [{k: e[k] for k in ("title", "outlets", "url", "score", "terms")}
+             for e in a.top_events],
+        )
+        for a in found
+    ]  # fmt: skip
+    per_month = Counter((a.decision.verdict.window.topic, a.decision.verdict.window.end.strftime(
+        "%Y-%m")) for a in found)  # fmt: skip
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False))
+        return 0
+    if args.format == "csv":
+        from tensionwatch.query import QueryResult, write_csv
+
+        flat = [(*r[:-1], " | ".join(e["title"] for e in r[-1])) for r in rows]
+        write_csv(QueryResult(columns, [], flat), sys.stdout)
+        return 0
+    console.print(f"Alerts the detector would have raised: {len(found)}", highlight=False)
+    metric = config.alerts.metric
+    for a in found:
+        v, w = a.decision.verdict, a.decision.verdict.window
+        console.print(
+            plain(f"\n{w.topic}  {w.start:%Y-%m-%d %H:%M} to {w.end:%Y-%m-%d %H:%M} UTC "
+                  f"({w.hours:g} h)  {v.severity}  z {v.z:.1f}  {metric} {v.value:.4g} "
+                  f"against a median of {v.median:.4g}"),
+            soft_wrap=True,
+        )  # fmt: skip
+        for i, e in enumerate(a.top_events, 1):
+            console.print(
+                plain(f"  {i}. {e['title']} ({e['outlets']} outlets, score {e['score']:g}; "
+                      f"{', '.join(e['terms'] or [])}) {e['url'] or ''}"),
+                soft_wrap=True,
+            )  # fmt: skip
+    months = Table(title="\nAlerts per month")
+    for column in ("topic", "month", "alerts"):
+        months.add_column(column, justify="right" if column == "alerts" else "left")
+    for (topic, month), n in sorted(per_month.items()):
+        months.add_row(plain(topic), month, str(n))
+    console.print(months)
     return 0
 
 

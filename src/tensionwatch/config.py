@@ -119,6 +119,33 @@ class IndexSettings(_Strict):
     poor_coverage: Annotated[float, Field(ge=0, le=1)] = 0.5  # answered / polled below this
 
 
+class AlertSettings(_Strict):
+    """Spike alerts (detect.py; README "Alerts")."""
+
+    # Window widths in hours, each aligned to UTC midnight: a divisor of 24, or 24.
+    windows_hours: Annotated[list[Literal[1, 2, 3, 4, 6, 8, 12, 24]], Field(min_length=1)] = [6, 24]
+    metric: Literal["share", "events", "score_sum"] = "share"
+    threshold: Annotated[float, Field(gt=0)] = 3.5  # robust z of an alert, severity "elevated"
+    high: Annotated[float, Field(gt=0)] = 5.0  # robust z of severity "high"
+    critical: Annotated[float, Field(gt=0)] = 8.0  # robust z of severity "critical"
+    min_stories: Annotated[int, Field(ge=1)] = 5  # tension stories in the window
+    min_outlets: Annotated[int, Field(ge=1)] = 2  # distinct outlets carrying them
+    baseline_days: Annotated[int, Field(ge=1, le=366)] = 28
+    warmup_windows: Annotated[int, Field(ge=3)] = 20  # usable baseline windows before any alert
+    seasonal_weeks: Annotated[int, Field(ge=0, le=52)] = 8  # 0: never compare like with like
+    seasonal_min_windows: Annotated[int, Field(ge=3)] = 6
+    min_spread_stories: Annotated[float, Field(ge=0)] = 1.0  # × √(median count): the MAD floor
+    partial_coverage: Annotated[float, Field(ge=0, le=1)] = 0.5  # answered / polled below: no spike
+    cooldown_hours: Annotated[float, Field(ge=0)] = 12
+    clear_after_hours: Annotated[float, Field(gt=0)] = 24  # not hot this long: back to normal
+
+    @model_validator(mode="after")
+    def _severities_in_order(self) -> AlertSettings:
+        if not self.threshold <= self.high <= self.critical:
+            raise ValueError("needs threshold <= high <= critical")
+        return self
+
+
 class ScheduleSettings(_Strict):
     interval_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
 
@@ -245,6 +272,7 @@ class Config(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     events: EventSettings = EventSettings()
     index: IndexSettings = IndexSettings()
+    alerts: AlertSettings = AlertSettings()
     # Where the file was read from; relative storage paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
     # Values the environment put into feed addresses → their `${NAME}`: never stored or shown.
