@@ -1,4 +1,4 @@
-"""Prefect flow for one monitoring cycle: fetch → parse and score → store.
+"""Prefect flow for one monitoring cycle: fetch → parse and score → store → alerts.
 
 Run it directly (`python flows/monitor.py [config.yaml]`) or through `tensionwatch run`.
 The work is done by plain functions in tensionwatch.cycle / fetch / store; this file only
@@ -8,12 +8,14 @@ gives each step a task with a name that reads well in the Prefect UI.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
+from tensionwatch.alerting import MonitorReport
+from tensionwatch.alerting import monitor as detect_and_deliver
 from tensionwatch.config import Config, load_config
 from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_score
 from tensionwatch.errors import StorageError
@@ -28,6 +30,8 @@ class CycleResult:
     report: CycleReport | None
     error: str | None = None
     kept_pending: int = 0
+    alerts: MonitorReport | None = None
+    alerts_error: str | None = None  # detection or delivery failed; the cycle is stored
 
 
 # Caching is off everywhere: every cycle must really fetch, and bodies are not worth hashing.
@@ -62,11 +66,27 @@ def store_cycle(store: Store, config: Config, batch: CycleBatch) -> CycleResult:
         return CycleResult(None, error, store.pending_count())
 
 
-# The only parameter is the config file's path: a Config holds feed addresses with secrets
+@task(name="detect spikes and deliver alerts", cache_policy=NO_CACHE, persist_result=False)
+def alerts_step(
+    store: Store, config: Config, run_id: str, dry_run: bool
+) -> tuple[MonitorReport | None, str | None]:
+    """Judge the windows closed since the last cycle; record and deliver new alerts. A
+    failure here is reported, never the cycle's: its stories are stored already."""
+    try:
+        report = detect_and_deliver(store, config, run_id, dry_run=dry_run)
+    except Exception as exc:
+        return None, config.redact(f"{type(exc).__name__}: {exc}")
+    if store.read_copy and not dry_run and (report.alerts or report.deliveries):
+        store.publish_read_copy([])  # readers (tensionwatch alerts) see the outbox as it is
+    return report, None
+
+
+# The parameters are the config file's path and dry_run: a Config holds feed addresses with secrets
 # from the environment in them, and Prefect stores every flow run's parameters.
 @flow(name="tensionwatch-monitor", persist_result=False)
-def monitor(config_path: str | None = None) -> State:
-    """One monitoring cycle over the feeds and topics in config.yaml."""
+def monitor(config_path: str | None = None, dry_run: bool = False) -> State:
+    """One monitoring cycle over the feeds and topics in config.yaml; `dry_run` detects
+    spikes without recording or sending alerts."""
     config = load_config(config_path)
     store = Store.from_config(config)
     states = read_feed_state(store, config)
@@ -76,6 +96,8 @@ def monitor(config_path: str | None = None) -> State:
     if result.error:
         # A failed run in the Prefect UI; the CLI prints the one-line reason.
         return Failed(message=f"nothing stored: {result.error}", data=result)
+    alerts, alerts_error = alerts_step(store, config, batch.run_id, dry_run)
+    result = replace(result, alerts=alerts, alerts_error=alerts_error)
     return Completed(message="cycle stored", data=result)
 
 

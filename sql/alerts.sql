@@ -89,3 +89,78 @@ FROM tension
 GROUP BY event_id
 ORDER BY score DESC, outlets DESC, title
 LIMIT $limit;
+
+-- Alert lifecycle (migration 008): states between cycles, the outbox and its deliveries.
+
+-- name: load_states
+SELECT topic, severity, elevated_since, last_alert_at, quiet_since, judged_until
+FROM alert_states;
+
+-- name: save_state
+INSERT INTO alert_states (topic, severity, elevated_since, last_alert_at, quiet_since,
+                          judged_until, updated_at)
+VALUES ($topic, $severity, $elevated_since, $last_alert_at, $quiet_since, $judged_until, $now)
+ON CONFLICT (topic) DO UPDATE SET
+    severity = excluded.severity, elevated_since = excluded.elevated_since,
+    last_alert_at = excluded.last_alert_at, quiet_since = excluded.quiet_since,
+    judged_until = excluded.judged_until, updated_at = excluded.updated_at;
+
+-- name: insert_alert
+-- An alert already recorded (the same window judged again after a crash) is left as it is.
+INSERT INTO alerts (alert_id, kind, topic, window_start, window_end, window_hours, metric,
+                    severity, z, value, baseline_median, baseline_windows, why, title,
+                    body_text, body_markdown, top_events, detected_at, run_id)
+VALUES ($alert_id, $kind, $topic, $window_start, $window_end, $window_hours, $metric,
+        $severity, $z, $value, $baseline_median, $baseline_windows, $why, $title,
+        $body_text, $body_markdown, $top_events, $now, $run_id)
+ON CONFLICT (alert_id) DO NOTHING;
+
+-- name: insert_deliveries
+INSERT INTO alert_deliveries (alert_id, destination, state, attempts, next_attempt_at)
+SELECT $alert_id, unnest($destination), 'pending', 0, $now
+ON CONFLICT (alert_id, destination) DO NOTHING;
+
+-- name: interrupted_sends
+-- Deliveries left 'sending' by a process that stopped mid-send: the message may have left, so
+-- it is not sent again (at most once per destination).
+UPDATE alert_deliveries
+SET state = 'interrupted',
+    last_error = 'the process stopped while sending; not sent again, it may not have arrived'
+WHERE state = 'sending'
+RETURNING alert_id, destination;
+
+-- name: due_deliveries
+-- Pending deliveries to destinations still in config.yaml whose time has come, oldest first.
+SELECT d.alert_id, d.destination, d.attempts, a.title, a.body_text, a.body_markdown,
+       a.detected_at
+FROM alert_deliveries AS d JOIN alerts AS a USING (alert_id)
+WHERE d.state = 'pending' AND d.next_attempt_at <= $now
+  AND list_contains($destinations, d.destination)
+ORDER BY a.detected_at, d.alert_id, d.destination;
+
+-- name: mark_sending
+UPDATE alert_deliveries
+SET state = 'sending', attempts = attempts + 1, last_attempt_at = $now
+WHERE alert_id = $alert_id AND destination = $destination AND state = 'pending';
+
+-- name: mark_sent
+UPDATE alert_deliveries SET state = 'sent', sent_at = $now, last_error = NULL
+WHERE alert_id = $alert_id AND destination = $destination;
+
+-- name: mark_unsent
+-- $state 'pending' (tried again at $next_attempt_at) or 'failed' (given up).
+UPDATE alert_deliveries
+SET state = $state, last_error = $error, next_attempt_at = $next_attempt_at
+WHERE alert_id = $alert_id AND destination = $destination;
+
+-- name: recent_alerts
+-- Alerts detected since $since, newest first, each with its deliveries.
+SELECT a.alert_id, a.kind, a.topic, a.window_start, a.window_end, a.window_hours, a.severity,
+       a.z, a.value, a.baseline_median, a.why, a.detected_at,
+       list({'destination': d.destination, 'state': d.state, 'attempts': d.attempts,
+             'last_error': d.last_error, 'sent_at': d.sent_at}
+            ORDER BY d.destination) FILTER (WHERE d.destination IS NOT NULL) AS deliveries
+FROM alerts AS a LEFT JOIN alert_deliveries AS d USING (alert_id)
+WHERE a.detected_at >= $since
+GROUP BY ALL
+ORDER BY a.detected_at DESC, a.alert_id;

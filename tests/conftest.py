@@ -90,3 +90,21 @@ def old_database(path: Path, migrations_applied: int):
         con.execute(sql)
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
     return con
+
+
+@pytest.fixture(scope="module")
+def stored_history(tmp_path_factory):
+    """Five weeks of quiet six-hour windows up to two days ago (tests/alert_history.py),
+    built once per test module; tests take a copy of it (`history`, alert_history.copy_of)."""
+    from tests.alert_history import START, History
+
+    h = History(tmp_path_factory.mktemp("history"))
+    h.keep(h.quiet(START, 35 * 4 - 8))
+    return h
+
+
+@pytest.fixture
+def history(stored_history, tmp_path):
+    from tests.alert_history import copy_of
+
+    return copy_of(stored_history, tmp_path)

@@ -1,7 +1,6 @@
 """Spike alerts on a real DuckDB file: windows read by sql/alerts.sql from stories stored by the
 cycle's own storage path (Store.store_cycle), the backtest, and backfilled stories."""
 
-import hashlib
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -12,90 +11,9 @@ from hypothesis import strategies as st
 
 from tensionwatch.alerting import backtest, latest_verdicts, read_windows
 from tensionwatch.cli import main
-from tensionwatch.config import load_config
-from tensionwatch.cycle import CycleBatch, FeedOutcome
 from tensionwatch.detect import PARTIAL_COVERAGE, replay
-from tensionwatch.parse import Story
-from tensionwatch.score import compile_topics, score_story
 from tensionwatch.store import Store
-from tests.conftest import write_config
-
-SIX = timedelta(hours=6)
-FEEDS = ("wire", "daily", "evening")
-TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-START = TODAY - timedelta(days=35)
-
-
-def tension_title(n):
-    return f"Iran warns Israel of missile strikes after drone attack {n}"
-
-
-def filler_title(n):
-    return f"City council approves budget for parks {n}"
-
-
-class History:
-    """Stores six-hour windows as a cycle at the end of each would: a fetch of every feed in
-    the window, and its stories, first seen when the window closed."""
-
-    def __init__(self, tmp_path):
-        feeds = [{"name": f, "url": f"http://127.0.0.1:9/{f}.xml", "outlet": f.title()}
-                 for f in FEEDS]  # fmt: skip
-        # One writer and no reader between cycles here: the read copy would only cost time.
-        self.config = load_config(write_config(tmp_path, feeds, storage={"read_copy": False}))
-        self.store = Store.from_config(self.config)
-        self.rules = compile_topics(self.config.topics)
-        self.versions = {n: t.rules_version() for n, t in self.config.topics.items()}
-        self.serial = 0
-
-    def batch(self, windows, filler=40, feeds=FEEDS, seen=None, polled=True, failed=()):
-        """One batch holding [(start, tension stories)] windows: a cycle's worth each."""
-        stories, scores, outcomes = [], [], []
-        for start, tension in windows:
-            seen_at = seen or start + SIX
-            for i in range(tension + filler):
-                self.serial += 1
-                title = tension_title(self.serial) if i < tension else filler_title(self.serial)
-                sid = hashlib.sha256(f"story-{self.serial}".encode()).hexdigest()[:16]
-                at = start + (i + 1) * SIX / (tension + filler + 1)
-                stories.append(Story(sid, feeds[i % len(feeds)], title, "",
-                                     f"https://x.test/{sid}", sid, at, seen_at, at, "en"))  # fmt: skip
-                scores += [(sid, s) for s in score_story(self.rules, title, "", "en")]
-            if polled:
-                outcomes += [
-                    FeedOutcome(f"{self.serial}-{f}", f, f"http://127.0.0.1:9/{f}.xml",
-                                start + SIX / 2, "error" if f in failed else "ok", 10, 1, 100)
-                    for f in FEEDS
-                ]  # fmt: skip
-        seen_at = seen or windows[-1][0] + SIX
-        run = f"run-{self.serial}"
-        return CycleBatch(run, seen_at, seen_at, self.versions, outcomes, stories, scores)
-
-    def keep(self, windows, **options):
-        self.store.store_cycle(self.config, self.batch(windows, **options))
-
-    def quiet(self, first, count):
-        """Windows at the usual level: one to three tension stories among 40 others."""
-        return [(first + i * SIX, 1 + i % 3) for i in range(count)]
-
-
-@pytest.fixture(scope="module")
-def stored_history(tmp_path_factory):
-    h = History(tmp_path_factory.mktemp("history"))
-    h.keep(h.quiet(START, 35 * 4 - 8))  # up to two days ago
-    return h
-
-
-@pytest.fixture
-def history(stored_history, tmp_path):
-    """The stored history, in a copy of its own for each test."""
-    h = History(tmp_path)
-    shutil.copy(stored_history.config.database_path, h.config.database_path)
-    h.serial = stored_history.serial
-    return h
-
-
-NOW = START + (35 * 4 - 8) * SIX
+from tests.alert_history import NOW, SIX, START, TODAY, History
 
 
 def test_a_backtest_finds_the_spike_once_with_its_top_events(history):

@@ -16,7 +16,16 @@ def test_every_command_is_in_the_readme():
         assert f"`tensionwatch {name}" in README, name
 
 
-def test_every_table_and_view_is_in_the_readme():
+def test_every_table_and_view_is_in_the_readme(tmp_path):
+    store = Store(tmp_path / "docs.duckdb")
+    with store.connect() as con:
+        store.migrate(con)
+        existing = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()"
+            ).fetchall()
+        }
     names = set()
     for sql in [
         *(ROOT / "sql" / "migrations").glob("*.sql"),
@@ -25,7 +34,7 @@ def test_every_table_and_view_is_in_the_readme():
         text = sql.read_text(encoding="utf-8")
         names |= set(re.findall(r"CREATE (?:TABLE|VIEW) (\w+)", text))
     assert names >= {"stories", "story_scores", "topic_daily", "rule_versions", "topic_trend"}
-    for name in names:
+    for name in names & existing:  # a table a migration makes only to copy a table into
         assert f"`{name}`" in README, name
 
 

@@ -171,3 +171,20 @@ def test_a_headline_with_rich_markup_is_printed_as_text_and_the_run_exits_0(
     assert "Traceback" not in out
     for headline in ("LIVE [/] Israel strikes Iran", "Iran [video] threatens Israel"):
         assert headline in out
+
+
+def test_a_cycle_ends_with_detection_and_a_dry_run_records_none_of_it(config_path, capsys):
+    db = config_path.parent / "tw.duckdb"
+    assert main(["run", "--config", str(config_path), "--dry-run"]) == 0
+    assert "Dry run: not recorded or sent. Alerts: none" in capsys.readouterr().out
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM alert_states").fetchone() == (0,)
+
+    from flows.monitor import monitor
+
+    result = monitor(config_path=str(config_path), return_state=True).result()
+    assert result.alerts_error is None and result.alerts.alerts == []
+    assert not result.alerts.dry_run
+    with duckdb.connect(str(db), read_only=True) as con:
+        judged = con.execute("SELECT topic FROM alert_states ORDER BY 1").fetchall()
+    assert judged == [("",), ("iran_israel",), ("tr_ru",)]  # '' is the pipeline's health

@@ -1,20 +1,32 @@
 """Spike alerts between the database and detect.py: the windows of each topic read from
-DuckDB (sql/alerts.sql), the backtest over stored history, and the top events of a window."""
+DuckDB (sql/alerts.sql), the backtest over stored history, the top events of a window, and
+the monitor step that ends each cycle: judge the windows closed since the last cycle, record
+each alert once in the `alerts` outbox with a delivery row per destination, and deliver.
+
+Delivery is at most once per destination: a delivery is marked 'sending' and committed before
+the message leaves, and a delivery found 'sending' later (the process stopped mid-send) is
+marked 'interrupted', never sent again. A failed delivery stays 'pending' and is retried by
+later cycles, waiting retry_minutes, doubled each time, until give_up_hours after detection.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import duckdb
 
 from tensionwatch.config import AlertSettings, Config
-from tensionwatch.detect import Decision, Verdict, Window, judge, replay
+from tensionwatch.delivery import send
+from tensionwatch.detect import Decision, TopicState, Verdict, Window, judge, replay
+from tensionwatch.messages import compose, compose_health
 from tensionwatch.store import Store, load_statements, rows_as_dicts, sql_dir
 
 SQL = load_statements(sql_dir() / "alerts.sql")
 TOP_EVENTS = 5
+HEALTH = ""  # the alert_states row of the pipeline's health
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +119,219 @@ def latest_verdicts(store: Store, config: Config, now: datetime | None = None) -
 
 def _midnight(moment: datetime) -> datetime:
     return datetime.combine(moment.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    alert_id: str
+    destination: str
+    state: str  # 'sent', 'pending' (tried again later), 'failed' (given up), 'interrupted'
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorReport:
+    decisions: list[Decision]  # the windows judged this cycle
+    alerts: list[dict[str, Any]]  # the alerts raised this cycle (spike and health)
+    deliveries: list[Delivery] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def monitor(
+    store: Store,
+    config: Config,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> MonitorReport:
+    """The end of a cycle: judge every window closed since the last cycle, record the alerts
+    (once each), then deliver what is due. `dry_run` judges and composes, records and sends
+    nothing."""
+    now = now or datetime.now(UTC)
+    settings = config.alerts
+    with store.connect() as con:
+        store.migrate(con)
+        states = {
+            row[0]: row for row in con.execute(SQL["load_states"]).fetchall()
+        }  # topic → (topic, severity, elevated_since, last_alert_at, quiet_since, judged_until)
+        topic_states = {t: TopicState(t, *states[t][1:5]) for t in config.topics if t in states}
+        decisions = _judge_new_windows(con, config, topic_states, states, now)
+        alerts = [_spike_record(con, config, d) for d in decisions if d.alert]
+        health_alert, health_state = _health(con, config, states.get(HEALTH), now)
+        if health_alert:
+            alerts.append(health_alert)
+        if dry_run:
+            return MonitorReport(decisions, alerts, dry_run=True)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for topic in config.topics:
+                state = topic_states.get(topic) or TopicState(topic)
+                _save_state(con, state, now, judged_until=now)
+            _save_state(con, TopicState(HEALTH, health_state), now, judged_until=now)
+            destinations = [d.name for d in settings.destinations]
+            for alert in alerts:
+                con.execute(SQL["insert_alert"], {**alert, "now": now, "run_id": run_id})
+                if destinations:
+                    con.execute(
+                        SQL["insert_deliveries"],
+                        {"alert_id": alert["alert_id"], "destination": destinations, "now": now},
+                    )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        deliveries = deliver(con, config, now)
+        if store.read_copy:
+            con.execute("CHECKPOINT")  # the whole database in the file, for the read copy
+    return MonitorReport(decisions, alerts, deliveries)
+
+
+def deliver(con: duckdb.DuckDBPyConnection, config: Config, now: datetime) -> list[Delivery]:
+    """Send every due delivery, each marked 'sending' (committed) before it leaves."""
+    settings = config.alerts
+    urls = {d.name: d.url for d in settings.destinations}
+    outcomes = [
+        Delivery(alert_id, destination, "interrupted", "stopped while sending")
+        for alert_id, destination in con.execute(SQL["interrupted_sends"]).fetchall()
+    ]
+    due = con.execute(SQL["due_deliveries"], {"now": now, "destinations": list(urls)}).fetchall()
+    for alert_id, destination, attempts, title, text, markdown, detected_at in due:
+        key = {"alert_id": alert_id, "destination": destination}
+        con.execute(SQL["mark_sending"], {**key, "now": now})  # committed: autocommit
+        sent = send(urls[destination], title, text, markdown, settings.send_timeout_seconds)
+        if sent.ok:
+            con.execute(SQL["mark_sent"], {**key, "now": datetime.now(UTC)})
+            outcomes.append(Delivery(alert_id, destination, "sent"))
+            continue
+        error = config.redact(sent.error) or "not delivered"
+        wait = timedelta(minutes=settings.retry_minutes * 2**attempts)  # attempts before this
+        give_up = detected_at + timedelta(hours=settings.give_up_hours)
+        state = "failed" if now + wait > give_up else "pending"
+        con.execute(
+            SQL["mark_unsent"],
+            {**key, "state": state, "error": error, "next_attempt_at": now + wait},
+        )
+        outcomes.append(Delivery(alert_id, destination, state, error))
+    return outcomes
+
+
+def _judge_new_windows(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    topic_states: dict[str, TopicState],
+    states: dict[str, tuple],
+    now: datetime,
+) -> list[Decision]:
+    """Judge each topic's windows that closed since its last judging (the first time: the
+    latest complete window of each width), in the order they closed, updating
+    `topic_states`. Each is read as it stood when the latest of them closed."""
+    settings = config.alerts
+    judged_until = {t: states[t][5] for t in config.topics if t in states and states[t][5]}
+    shortest = timedelta(hours=min(settings.windows_hours))
+    latest_end = _midnight(now) + (now - _midnight(now)) // shortest * shortest
+    longest = timedelta(hours=max(settings.windows_hours))
+    first_end = min([*judged_until.values(), now - longest])
+    since = _midnight(first_end - longest - history_needed(settings))
+    windows = read_windows(con, settings, since, latest_end, known_within=now - latest_end)
+
+    def new(window: Window) -> bool:
+        last = judged_until.get(window.topic, now - (window.end - window.start))
+        return window.topic in config.topics and window.end > last
+
+    return replay(windows, settings, topic_states, judged=new)
+
+
+def _spike_record(
+    con: duckdb.DuckDBPyConnection, config: Config, decision: Decision
+) -> dict[str, Any]:
+    v, w = decision.verdict, decision.verdict.window
+    record: dict[str, Any] = {
+        "alert_id": f"spike/{w.topic}/{v.metric}/{w.start:%Y-%m-%dT%H:%MZ}/{w.hours:g}h",
+        "kind": "spike", "topic": w.topic, "window_start": w.start, "window_end": w.end,
+        "window_hours": w.hours, "metric": v.metric, "severity": v.severity, "z": v.z,
+        "value": v.value, "baseline_median": v.median, "baseline_windows": v.baseline_windows,
+        "why": decision.why, "top_events": top_events(con, w),
+    }  # fmt: skip
+    title, text, markdown = compose(record, config.topics[w.topic].title)
+    record |= {"title": title, "body_text": text, "body_markdown": markdown}
+    record["top_events"] = json.dumps(record["top_events"], default=str, ensure_ascii=False)
+    return record
+
+
+def _health(
+    con: duckdb.DuckDBPyConnection, config: Config, state: tuple | None, now: datetime
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(the health alert this cycle raises, or None; the health state after it: 'blind' or
+    None). Blind: at least failing_share of the feeds failed in each of the last
+    failing_cycles stored cycles; cleared by the first cycle that is not."""
+    settings = config.alerts
+    runs = con.execute(
+        "SELECT feeds_failed, feeds_total, started_at FROM runs ORDER BY started_at DESC LIMIT $n",
+        {"n": settings.failing_cycles},
+    ).fetchall()
+    failing = [r for r in runs if r[1] and r[0] / r[1] >= settings.failing_share]
+    blind_now = len(runs) == settings.failing_cycles and len(failing) == len(runs)
+    was_blind = bool(state and state[1])
+    if blind_now and not was_blind:
+        failed, total, _ = runs[0]
+        why = (
+            f"{failed} of {total} feeds failed in the latest cycle, and at least "
+            f"{settings.failing_share:.0%} of the feeds in each of the last "
+            f"{settings.failing_cycles} cycles"
+        )
+        return _health_record("health", why, now), "blind"
+    if was_blind and not blind_now:
+        failed, total, _ = runs[0] if runs else (0, 0, None)
+        why = f"cycles succeed again: {total - failed} of {total} feeds answered the latest"
+        return _health_record("health_cleared", why, now), None
+    return None, "blind" if blind_now else None
+
+
+def _health_record(kind: str, why: str, now: datetime) -> dict[str, Any]:
+    title, text, markdown = compose_health(kind, why)
+    return {
+        "alert_id": f"{kind}/{now:%Y-%m-%dT%H:%M:%SZ}", "kind": kind, "topic": HEALTH,
+        "window_start": None, "window_end": now, "window_hours": None, "metric": None,
+        "severity": None, "z": None, "value": None, "baseline_median": None,
+        "baseline_windows": None, "why": why, "title": title, "body_text": text,
+        "body_markdown": markdown, "top_events": None,
+    }  # fmt: skip
+
+
+def _save_state(
+    con: duckdb.DuckDBPyConnection, state: TopicState, now: datetime, judged_until: datetime
+) -> None:
+    con.execute(
+        SQL["save_state"],
+        {
+            "topic": state.topic, "severity": state.severity,
+            "elevated_since": state.elevated_since, "last_alert_at": state.last_alert_at,
+            "quiet_since": state.quiet_since, "judged_until": judged_until, "now": now,
+        },
+    )  # fmt: skip
+
+
+def send_test(config: Config) -> list[Delivery]:
+    """A test message to every destination, now, outside the outbox: each one's result."""
+    title = "tensionwatch: test message"
+    text = (
+        "This is a test of tensionwatch's alert delivery. Spike alerts arrive here as they "
+        "are detected."
+    )
+    outcomes = []
+    for destination in config.alerts.destinations:
+        sent = send(destination.url, title, text, text, config.alerts.send_timeout_seconds)
+        outcomes.append(
+            Delivery("test", destination.name, "sent" if sent.ok else "failed",
+                     config.redact(sent.error))
+        )  # fmt: skip
+    return outcomes
+
+
+def recent_alerts(store: Store, days: float) -> list[dict[str, Any]]:
+    with store.reading() as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "alerts" not in tables:  # a database from before alerts, not migrated yet
+            return []
+        since = datetime.now(UTC) - timedelta(days=days)
+        return rows_as_dicts(con.execute(SQL["recent_alerts"], {"since": since}))

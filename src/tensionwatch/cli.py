@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=int, default=5, metavar="N", help="top stories to show (default 5)"
     )
     run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="detect spikes and show the alerts, but record and send none",
+    )
 
     evaluate = _command(
         commands,
@@ -201,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write a self-contained HTML page of the trends",
         description="Write one HTML page that opens with no network: per topic the daily index "
-        "with its 7-day mean, the threat / act split, days of poor coverage shaded, and the top "
-        "events of recent days with links; then the feed-health table.",
+        "with its 7-day mean, the threat / act split, days of poor coverage shaded, a marker "
+        "where a spike alert fired, and the top events of recent days with links; then the "
+        "feed-health table.",
     )
     report.add_argument("--days", type=int, default=90, metavar="N", help="days shown (90)")
     report.add_argument("--output", metavar="F", default="report.html", help="(report.html)")
@@ -221,9 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_alerts,
         "alerts",
         help="spike detection: where each topic stands, and a backtest over history",
-        description="Without a subcommand: each topic's latest complete windows as the "
-        "detector judges them now (warming up, below threshold, a spike; z against the "
-        "baseline median). `alerts backtest` replays the detector over stored history.",
+        description="Without a subcommand: the alerts of recent days with the state of each "
+        "delivery, then each topic's latest complete windows as the detector judges them now "
+        "(warming up, below threshold, a spike; z against the baseline median). `--test` "
+        "sends a test message to every destination. `alerts backtest` replays the detector "
+        "over stored history.",
+    )
+    alerts.add_argument("--days", type=float, default=7, metavar="N", help="alerts shown (7)")
+    alerts.add_argument(
+        "--test", action="store_true", help="send a test message to every destination"
     )
     alerts_commands = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND")
     backtest = alerts_commands.add_parser(
@@ -273,12 +285,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from tensionwatch.alerting import backtest, latest_verdicts
+    from tensionwatch.alerting import backtest, latest_verdicts, recent_alerts, send_test
 
     config = load_config(args.config)
     store = Store.from_config(config)
     console = Console(soft_wrap=False)
+    if args.test:
+        if not config.alerts.destinations:
+            print("tensionwatch: no alerts.destinations in the config", file=sys.stderr)
+            return 1
+        outcomes = send_test(config)
+        for o in outcomes:
+            console.print(
+                plain(f"{o.destination}: {o.state}" + (f" ({o.error})" if o.error else "")),
+                soft_wrap=True,
+            )
+        return 0 if all(o.state == "sent" for o in outcomes) else 1
     if args.alerts_command != "backtest":
+        _print_recent_alerts(console, recent_alerts(store, args.days), args.days)
         table = Table(title="Spike detection now (latest complete windows)")
         for column in ("topic", "window (UTC)", "stories / outlets", "z", "verdict"):
             table.add_column(column, justify="right" if column == "z" else "left")
@@ -352,6 +376,34 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         months.add_row(plain(topic), month, str(n))
     console.print(months)
     return 0
+
+
+def _print_recent_alerts(console: Console, alerts: list[dict[str, Any]], days: float) -> None:
+    if not alerts:
+        console.print(f"No alerts in the last {days:g} days.", highlight=False)
+        return
+    table = Table(title=f"Alerts of the last {days:g} days")
+    for column in ("detected (UTC)", "kind", "topic", "window (UTC)", "severity", "z",
+                   "deliveries"):  # fmt: skip
+        table.add_column(column, justify="right" if column == "z" else "left")
+    for a in alerts:
+        window = (f"{a['window_start']:%Y-%m-%d %H:%M} +{a['window_hours']:g}h"
+                  if a["window_start"] else "")  # fmt: skip
+        deliveries = (
+            "\n".join(
+                f"{d['destination']}: {d['state']}"
+                + (f" after {d['attempts']} tries" if d["attempts"] > 1 else "")
+                + (f" ({d['last_error']})" if d["last_error"] and d["state"] != "sent" else "")
+                for d in a["deliveries"] or []
+            )
+            or "no destination"
+        )
+        table.add_row(
+            f"{a['detected_at']:%Y-%m-%d %H:%M}", a["kind"], plain(a["topic"]), window,
+            a["severity"] or "", "" if a["z"] is None else f"{a['z']:.1f}",
+            plain(deliveries if a["kind"] == "spike" else f"{a['why']}\n{deliveries}"),
+        )  # fmt: skip
+    console.print(table)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -514,7 +566,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from flows.monitor import monitor  # Prefect is imported only by commands that need it
 
-    state = monitor(config_path=str(path.resolve()), return_state=True)
+    state = monitor(config_path=str(path.resolve()), dry_run=args.dry_run, return_state=True)
     result = state.result(raise_on_failure=False)
     console = Console(soft_wrap=True)  # long error lines stay whole for grep and logs
     report = getattr(result, "report", None)
@@ -527,7 +579,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(strip_controls(line), file=sys.stderr)
         return 1
     print_summary(console, config, report, top=args.top)
+    print_alerts(console, config, result.alerts, result.alerts_error)
     return 0
+
+
+def print_alerts(console: Console, config: Config, alerts: Any, error: str | None) -> None:
+    """What the cycle's detection raised and delivered (or why it could not)."""
+    if error:
+        console.print(plain(f"Alerts: detection or delivery failed: {error}"), style="bold red")
+        return
+    if alerts is None:
+        return
+    prefix = "Dry run: not recorded or sent. " if alerts.dry_run else ""
+    if not alerts.alerts and not alerts.deliveries:
+        console.print(plain(f"{prefix}Alerts: none"), highlight=False)
+        return
+    for alert in alerts.alerts:
+        console.print(plain(f"{prefix}Alert: {alert['title']}"), style="bold", highlight=False)
+    for d in alerts.deliveries:
+        console.print(
+            plain(f"  {d.destination}: {d.state}" + (f" ({d.error})" if d.error else "")),
+            highlight=False,
+        )
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

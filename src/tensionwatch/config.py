@@ -119,8 +119,24 @@ class IndexSettings(_Strict):
     poor_coverage: Annotated[float, Field(ge=0, le=1)] = 0.5  # answered / polled below this
 
 
+class Destination(_Strict):
+    """Where alerts go: an Apprise URL (json://, form://, mailto://, slack://, …). Put its
+    secrets in ${ENV} references: they are never stored, logged or shown."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]  # what tables and logs show
+    url: Annotated[str, Field(min_length=4, max_length=4000)]
+
+
 class AlertSettings(_Strict):
     """Spike alerts (detect.py; README "Alerts")."""
+
+    destinations: list[Destination] = []
+    retry_minutes: Annotated[float, Field(gt=0)] = 5  # first wait after a failed delivery; doubles
+    give_up_hours: Annotated[float, Field(gt=0)] = 24  # a delivery still failing this late: failed
+    send_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20
+    # Health: the pipeline is blind when this share of feeds failed this many cycles in a row.
+    failing_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    failing_cycles: Annotated[int, Field(ge=1)] = 3
 
     # Window widths in hours, each aligned to UTC midnight: a divisor of 24, or 24.
     windows_hours: Annotated[list[Literal[1, 2, 3, 4, 6, 8, 12, 24]], Field(min_length=1)] = [6, 24]
@@ -143,6 +159,9 @@ class AlertSettings(_Strict):
     def _severities_in_order(self) -> AlertSettings:
         if not self.threshold <= self.high <= self.critical:
             raise ValueError("needs threshold <= high <= critical")
+        names = [d.name for d in self.destinations]
+        if len(set(names)) < len(names):
+            raise ValueError("destination names must differ")
         return self
 
 
@@ -415,7 +434,9 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> Config:
     problems: list[str] = []
     secrets: dict[str, str] = {}
     expanded = {
-        key: _expand_env(value, key, problems, secrets if key == "feeds" else None)
+        # Feed and destination addresses may carry secrets: their values are remembered to
+        # be hidden wherever an address could be quoted (Config.redact).
+        key: _expand_env(value, key, problems, secrets if key in ("feeds", "alerts") else None)
         for key, value in raw.items()
     }
     try:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -237,21 +237,27 @@ def advance(state: TopicState, verdict: Verdict, settings: AlertSettings) -> Dec
 
 
 def replay(
-    windows: Iterable[Window], settings: AlertSettings, states: dict[str, TopicState] | None = None
+    windows: Iterable[Window],
+    settings: AlertSettings,
+    states: dict[str, TopicState] | None = None,
+    judged: Callable[[Window], bool] | None = None,
 ) -> list[Decision]:
-    """Judge every window in the order they close (shorter first at the same end), as if
-    each had just closed, each against the windows before it; the elevated state and the
-    cooldown carry across windows as in live monitoring. Returns every decision."""
+    """Judge the windows in the order they close (shorter first at the same end), each as if
+    it had just closed, against the windows before it; the elevated state and the cooldown
+    carry across windows as in live monitoring. `judged` picks the windows to judge (default
+    all); the others are baseline only. Returns a decision per judged window; `states` is
+    updated in place."""
     ordered = sorted(windows, key=lambda w: (w.end, w.end - w.start, w.topic))
-    states = dict(states or {})
+    states = {} if states is None else states
     history: dict[str, list[Window]] = {}
     decisions = []
     for window in ordered:
         seen = history.setdefault(window.topic, [])
-        verdict = judge(window, seen, settings)
-        state = states.get(window.topic) or TopicState(window.topic)
-        decision = advance(state, verdict, settings)
-        states[window.topic] = decision.state
-        decisions.append(decision)
+        if judged is None or judged(window):
+            verdict = judge(window, seen, settings)
+            state = states.get(window.topic) or TopicState(window.topic)
+            decision = advance(state, verdict, settings)
+            states[window.topic] = decision.state
+            decisions.append(decision)
         seen.append(window)
     return decisions
