@@ -27,3 +27,12 @@ ORDER BY topic, score DESC, day DESC;
 -- name: feed_health
 SELECT feed_id, outlet, last_ok_at, consecutive_failures, last_error, stories_per_day
 FROM feed_health;
+
+-- name: alerts
+-- Spike alerts of the last $days days, by topic and the UTC day their window began.
+SELECT topic, CAST(window_start AT TIME ZONE 'UTC' AS DATE) AS day, severity, z, window_start,
+       window_hours, why
+FROM alerts
+WHERE kind = 'spike'
+  AND window_start >= date_trunc('day', now()) - to_days(CAST($days AS INTEGER) - 1)
+ORDER BY topic, window_start;

@@ -5,12 +5,13 @@ Needs Debian's `chromium` (.ci/run installs it)."""
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 
 import duckdb
 import pytest
 
 from tensionwatch.cli import main
-from tests.test_views import index_db  # noqa: F401  (the fixture: real cycles)
+from tests.test_views import DAY1, index_db  # noqa: F401  (the fixture: real cycles)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE = "<script>document.documentElement.setAttribute('data-pwned','1')</script><b>bold</b>"
@@ -36,6 +37,14 @@ def test_report_renders_its_charts_and_shows_a_hostile_headline_as_text(index_db
                 "WHERE title LIKE 'Iran fires missiles%'",
                 [HOSTILE],
             )
+        # A spike alert on DAY1 (the outbox as a cycle's detection leaves it).
+        con.execute(
+            "INSERT INTO alerts (alert_id, kind, topic, window_start, window_end, window_hours,"
+            " metric, severity, z, why, title, body_text, body_markdown, detected_at)"
+            " VALUES ('a1', 'spike', 'iran_israel', ?, ?, 6, 'share', 'high', 5.2, 'new spike',"
+            " 't', 't', 't', now())",
+            [DAY1 + timedelta(hours=6), DAY1 + timedelta(hours=12)],
+        )
     (index_db.database_path.with_name("tw.read.duckdb")).unlink(missing_ok=True)
     output = tmp_path / "report.html"
     args = ["report", "--config", str(index_db.base_dir / "config.yaml"), "--output", str(output)]
@@ -60,6 +69,9 @@ def test_report_renders_its_charts_and_shows_a_hostile_headline_as_text(index_db
     assert re.search(r'<polyline class="index-line" points="[\d.]+,[\d.]+ [\d.]+', iran_israel)
     assert len(re.findall(r'<rect class="bar act"', iran_israel)) >= 1  # the threat / act split
     assert 'class="gap"' in iran_israel  # days nobody polled are shaded
+    (mark,) = re.findall(r'<path class="alert high"[^>]*><title>([^<]*)</title>', iran_israel)
+    assert mark.startswith(f"{DAY1:%Y-%m-%d} 06:00 UTC, 6 h: high spike, z 5.2")
+    assert 'class="alert' not in section("tr_ru")
     assert "no index to draw" in section("tr_ru")  # nothing tense yet: said, not drawn flat
     assert "strikes air defence" in dom and "haber" in dom  # top events, feed health
 

@@ -1,8 +1,8 @@
 """`tensionwatch report`: one self-contained HTML page of the trends, no network needed.
 
 Per topic: the daily index with its 7-day rolling mean, the threat / act split, days of poor
-coverage shaded (unknown, not calm), and under it the top events of recent days with links;
-then the feed-health table. The charts are inline SVG drawn here: no script, no stylesheet
+coverage shaded (unknown, not calm), a marker on each day a spike alert fired, and under it
+the top events of recent days with links; then the feed-health table. The charts are inline SVG drawn here: no script, no stylesheet
 or font from elsewhere. Every text from a feed or the database is escaped (html.escape): a
 headline is data, never markup.
 """
@@ -43,6 +43,7 @@ def read_report_data(store: Store, days: int) -> dict[str, Any]:
         trend = rows("trend")
         top = rows("top_events")
         health = rows("feed_health")
+        alerts = rows("alerts")
     topics: dict[str, list[Day]] = {}
     for r in trend:
         topics.setdefault(r["topic"], []).append(
@@ -57,7 +58,7 @@ def read_report_data(store: Store, days: int) -> dict[str, Any]:
                 r["poor_coverage"],
             )
         )
-    return {"topics": topics, "top": top, "health": health}
+    return {"topics": topics, "top": top, "health": health, "alerts": alerts}
 
 
 def render(data: dict[str, Any], days: int, generated: datetime | None = None) -> str:
@@ -76,7 +77,8 @@ def render(data: dict[str, Any], days: int, generated: datetime | None = None) -
         parts.append("<p>No stories stored yet.</p>")
     for topic, series in data["topics"].items():
         parts.append(f"<section class='topic' data-topic='{_e(topic)}'><h2>{_e(topic)}</h2>")
-        parts.append(_index_chart(series))
+        alerts = [a for a in data.get("alerts", []) if a["topic"] == topic]
+        parts.append(_index_chart(series, alerts))
         parts.append(_split_chart(series))
         top = [t for t in data["top"] if t["topic"] == topic]
         parts.append(_top_table(top))
@@ -131,7 +133,26 @@ def _axis(series: list[Day], x: Any, top_label: str) -> str:
     )
 
 
-def _index_chart(series: list[Day]) -> str:
+def _alert_marks(series: list[Day], alerts: list[dict[str, Any]], x: Any) -> str:
+    """A triangle over each day a spike alert fired, its window, severity and z on hover."""
+    position = {d.day: i for i, d in enumerate(series)}
+    marks = []
+    for a in alerts:
+        if a["day"] not in position:
+            continue
+        cx = x(position[a["day"]])
+        label = (
+            f"{a['window_start']:%Y-%m-%d %H:%M} UTC, {a['window_hours']:g} h: "
+            f"{a['severity']} spike, z {a['z']:.1f} ({a['why']})"
+        )
+        marks.append(
+            f"<path class='alert {_e(a['severity'])}' d='M{cx - 6:.1f},{PAD - 16} "
+            f"L{cx + 6:.1f},{PAD - 16} L{cx:.1f},{PAD - 5} Z'><title>{_e(label)}</title></path>"
+        )
+    return "".join(marks)
+
+
+def _index_chart(series: list[Day], alerts: list[dict[str, Any]] | None = None) -> str:
     if not any(d.index for d in series):
         # The base period holds no tense story: the index (share / its mean) is undefined.
         return "<p class='none'>No tense stories in the base period yet: no index to draw.</p>"
@@ -155,9 +176,11 @@ def _index_chart(series: list[Day]) -> str:
         f"<svg class='chart index' viewBox='0 0 {WIDTH} {HEIGHT}' role='img' "
         f"aria-label='daily index'>{_shading(series, x)}{_axis(series, x, f'{top:.0f}')}"
         f"<polyline class='index-line' points='{points}'/>"
-        f"<polyline class='mean-line' points='{mean}'/>{dots}</svg>"
+        f"<polyline class='mean-line' points='{mean}'/>{dots}"
+        f"{_alert_marks(series, alerts or [], x)}</svg>"
         "<p class='legend'><span class='key index-key'></span>daily index "
-        "<span class='key mean-key'></span>7-day mean</p>"
+        "<span class='key mean-key'></span>7-day mean "
+        "<span class='alert-key'>▼</span> a spike alert fired</p>"
     )
 
 
@@ -240,7 +263,7 @@ svg text{font-size:11px;fill:#555}
 .axis{stroke:#999}.gap{fill:#ddd;opacity:.7}
 .index-line{fill:none;stroke:#c0392b;stroke-width:1.5}
 .mean-line{fill:none;stroke:#2c3e50;stroke-width:2;stroke-dasharray:4 3}
-.point{fill:#c0392b}.bar.act{fill:#c0392b}.bar.threat{fill:#e8a33d}
+.point{fill:#c0392b}.alert{fill:#8e44ad}.alert-key{color:#8e44ad;margin-left:12px}.bar.act{fill:#c0392b}.bar.threat{fill:#e8a33d}
 .key{display:inline-block;width:14px;height:4px;margin:0 4px 2px 12px;vertical-align:middle}
 .index-key{background:#c0392b}.mean-key{background:#2c3e50}
 .act-key{background:#c0392b}.threat-key{background:#e8a33d}
