@@ -6,7 +6,7 @@ about 400 stories per window on weekdays and 250 at weekends, a quarter of that 
 (00–06 UTC). Each story is an Iran–Israel tension headline with probability 1% (Poisson noise),
 else a headline of something else, scored by the shipped rules. Three spikes are injected:
 - small: day 40, 12–18 UTC, 3 extra tension stories (the noise of a busy window: no alert due);
-- medium: day 55, 06–12 UTC, 12 extra tension stories from several outlets;
+- medium: day 55, 06–12 UTC, 16 extra tension stories from several outlets;
 - large: days 70–71, every window, 25 extra tension stories (a crisis that lasts two days).
 Then every window is judged as if it had just closed (`alerting.read_windows` + `detect.replay`,
 the shipped alert settings), and it prints each alert, the verdict of each injected spike, and
@@ -57,7 +57,7 @@ OTHER = [
 ]
 SPIKES = {  # name: (day, window index 0–3 or None for every window, days, extra stories)
     "small": (40, 2, 1, 3),
-    "medium": (55, 1, 1, 12),
+    "medium": (55, 1, 1, 16),
     "large": (70, None, 2, 25),
 }
 
