@@ -164,3 +164,18 @@ FROM alerts AS a LEFT JOIN alert_deliveries AS d USING (alert_id)
 WHERE a.detected_at >= $since
 GROUP BY ALL
 ORDER BY a.detected_at DESC, a.alert_id;
+
+-- name: kept_windows
+-- The windows the detector read before, [$since, $until), as they stood then.
+SELECT topic, window_hours, window_start, window_end, tension_stories, all_stories, events,
+       score_sum, outlets, coverage
+FROM alert_windows
+WHERE window_start >= $since AND window_end <= $until
+ORDER BY window_end, window_hours, topic;
+
+-- name: keep_windows
+INSERT INTO alert_windows
+SELECT unnest($topic), unnest($window_start), unnest($window_hours), unnest($window_end),
+       unnest($tension_stories), unnest($all_stories), unnest($events), unnest($score_sum),
+       unnest($outlets), unnest($coverage), $now
+ON CONFLICT DO NOTHING;

@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tensionwatch.alerting import monitor
+from tensionwatch.alerting import monitor, read_windows
 from tensionwatch.cli import main
-from tests.alert_history import NOW, SIX, copy_of
+from tensionwatch.detect import judge
+from tests.alert_history import NOW, SIX, START, copy_of
 from tests.receivers import SmtpReceiver, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +117,7 @@ def test_a_delivery_still_failing_at_the_give_up_age_is_failed_not_retried(
 KILLED_CHILD = """
 import sys
 from datetime import datetime
-from tensionwatch.alerting import monitor
+from tensionwatch.alerting import monitor, read_windows
 from tensionwatch.config import load_config
 from tensionwatch.store import Store
 config = load_config(sys.argv[1])
@@ -229,3 +230,28 @@ def test_a_pipeline_gone_blind_alerts_once_then_says_it_is_back(stored_history, 
     assert [a["kind"] for a in back.alerts] == ["health_cleared"]
     titles = [json.loads(r.body)["title"] for r in hook.received]
     assert titles == ["tensionwatch: the pipeline is blind", "tensionwatch: the pipeline is back"]
+
+
+def test_each_cycle_reads_only_the_windows_closed_since_the_last(history):
+    def kept():
+        with duckdb.connect(str(history.config.database_path), read_only=True) as con:
+            return con.execute("SELECT count(*) FROM alert_windows").fetchone()[0]
+
+    monitor(history.store, history.config, now=AFTER)
+    first = kept()  # the baseline's windows, read once: eight weeks and more of both widths
+    assert first >= 2 * (56 * 4 + 56)
+    history.keep([(NOW + SIX, 2)])
+    second = monitor(history.store, history.config, now=AFTER + SIX)
+    assert kept() - first == 2  # one new six-hour window per topic, nothing else read again
+    # The same verdict as reading every window from the stories now (nothing was backfilled).
+    with history.store.reading() as con:
+        everything = [
+            w
+            for w in read_windows(con, history.config.alerts, START, NOW + 2 * SIX)
+            if w.topic == "iran_israel"
+        ]
+    (decision,) = [d for d in second.decisions if d.verdict.window.topic == "iran_israel"]
+    again = judge(decision.verdict.window, everything, history.config.alerts)
+    assert (again.z, again.median, again.reason) == (
+        decision.verdict.z, decision.verdict.median, decision.verdict.reason
+    )  # fmt: skip

@@ -50,3 +50,22 @@ CREATE TABLE alert_states (
     judged_until   TIMESTAMPTZ,
     updated_at     TIMESTAMPTZ NOT NULL
 );
+
+-- The figures of each window as they stood when the detector first read it (just after it
+-- closed): later windows are judged against these, so a cycle computes only the windows that
+-- closed since the last one, never its whole baseline again, and stories backfilled later
+-- change no baseline. A window nobody polled is kept too, with coverage NULL.
+CREATE TABLE alert_windows (
+    topic           VARCHAR NOT NULL,
+    window_start    TIMESTAMPTZ NOT NULL,
+    window_hours    DOUBLE NOT NULL,
+    window_end      TIMESTAMPTZ NOT NULL,
+    tension_stories BIGINT NOT NULL,
+    all_stories     BIGINT NOT NULL,
+    events          BIGINT NOT NULL,
+    score_sum       DOUBLE NOT NULL,
+    outlets         BIGINT NOT NULL,
+    coverage        DOUBLE,
+    read_at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (topic, window_start, window_hours)
+);

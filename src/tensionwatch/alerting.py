@@ -94,27 +94,67 @@ def backtest(
 
 def latest_verdicts(store: Store, config: Config, now: datetime | None = None) -> list[Verdict]:
     """Each topic's latest complete window of each width, judged now against the windows
-    before it. Every window is read as it stood as long after its close as the latest one is
-    now, so stories first seen since (backfilled into old windows) change nothing."""
+    before it: those the detector kept as they stood when it read them, the others read now
+    (as they stand as long after their close as the latest one is now)."""
     settings = config.alerts
     now = now or datetime.now(UTC)
-    verdicts = []
+    shortest = timedelta(hours=min(settings.windows_hours))
+    latest_end = _midnight(now) + (now - _midnight(now)) // shortest * shortest
+    since = _midnight(latest_end - timedelta(days=1) - history_needed(settings))
     with store.reading() as con:
+        windows, _ = current_windows(con, config, since, latest_end, now)
+    verdicts = []
+    for topic in sorted(config.topics):
         for hours in settings.windows_hours:
-            width = timedelta(hours=hours)
-            latest_end = _midnight(now) + (now - _midnight(now)) // width * width
-            since = _midnight(latest_end - width - history_needed(settings))
-            windows = read_windows(
-                con, settings.model_copy(update={"windows_hours": [hours]}), since,
-                latest_end, known_within=now - latest_end,
-            )  # fmt: skip
-            for topic in sorted(config.topics):
-                mine = [w for w in windows if w.topic == topic]
-                latest = max(mine, key=lambda w: w.end, default=None)
-                if latest is None or latest.end < latest_end:  # nobody polled: not calm
-                    latest = Window(topic, latest_end - width, latest_end, 0, 0, 0, 0.0, 0, None)
+            mine = [w for w in windows if w.topic == topic and w.hours == hours]
+            if mine:
+                latest = max(mine, key=lambda w: w.end)
                 verdicts.append(judge(latest, mine, settings))
     return verdicts
+
+
+def current_windows(
+    con: duckdb.DuckDBPyConnection, config: Config, since: datetime, until: datetime,
+    now: datetime,
+) -> tuple[list[Window], list[Window]]:  # fmt: skip
+    """Every window of every topic and width in [since, until) (`since` at midnight): the
+    ones kept in `alert_windows` as they stood when first read, the others read now, as they
+    stand `now - until` after the latest closed, a window with nothing in it as zeros with
+    coverage NULL. Returns (all of them, those read now): a cycle keeps the latter."""
+    settings = config.alerts
+    kept = [
+        Window(topic, start, end, tension, readable, events, score_sum, outlets, coverage)
+        for topic, _, start, end, tension, readable, events, score_sum, outlets, coverage in (
+            con.execute(SQL["kept_windows"], {"since": since, "until": until}).fetchall()
+        )
+    ]
+    have = {(w.topic, w.start, w.hours) for w in kept}
+    slots = [
+        (topic, start, hours)
+        for hours in settings.windows_hours
+        for start in _starts(since, until, timedelta(hours=hours))
+        for topic in config.topics
+    ]
+    missing = [slot for slot in slots if slot not in have]
+    if not missing:
+        return kept, []
+    first = _midnight(min(start for _, start, _ in missing))
+    read = {
+        (w.topic, w.start, w.hours): w
+        for w in read_windows(con, settings, first, until, known_within=now - until)
+    }
+    fresh = [
+        read.get((topic, start, hours))
+        or Window(topic, start, start + timedelta(hours=hours), 0, 0, 0, 0.0, 0, None)
+        for topic, start, hours in missing
+    ]
+    return kept + fresh, fresh
+
+
+def _starts(since: datetime, until: datetime, width: timedelta) -> list[datetime]:
+    """The starts of the complete windows of this width in [since, until)."""
+    count = (until - since) // width
+    return [since + i * width for i in range(count)]
 
 
 def _midnight(moment: datetime) -> datetime:
@@ -155,7 +195,7 @@ def monitor(
             row[0]: row for row in con.execute(SQL["load_states"]).fetchall()
         }  # topic → (topic, severity, elevated_since, last_alert_at, quiet_since, judged_until)
         topic_states = {t: TopicState(t, *states[t][1:5]) for t in config.topics if t in states}
-        decisions = _judge_new_windows(con, config, topic_states, states, now)
+        decisions, fresh = _judge_new_windows(con, config, topic_states, states, now)
         alerts = [_spike_record(con, config, d) for d in decisions if d.alert]
         health_alert, health_state = _health(con, config, states.get(HEALTH), now)
         if health_alert:
@@ -168,6 +208,8 @@ def monitor(
                 state = topic_states.get(topic) or TopicState(topic)
                 _save_state(con, state, now, judged_until=now)
             _save_state(con, TopicState(HEALTH, health_state), now, judged_until=now)
+            if fresh:
+                _keep_windows(con, fresh, now)
             destinations = [d.name for d in settings.destinations]
             for alert in alerts:
                 con.execute(SQL["insert_alert"], {**alert, "now": now, "run_id": run_id})
@@ -221,10 +263,10 @@ def _judge_new_windows(
     topic_states: dict[str, TopicState],
     states: dict[str, tuple],
     now: datetime,
-) -> list[Decision]:
+) -> tuple[list[Decision], list[Window]]:
     """Judge each topic's windows that closed since its last judging (the first time: the
     latest complete window of each width), in the order they closed, updating
-    `topic_states`. Each is read as it stood when the latest of them closed."""
+    `topic_states`. Returns the decisions and the windows read now, to keep."""
     settings = config.alerts
     judged_until = {t: states[t][5] for t in config.topics if t in states and states[t][5]}
     shortest = timedelta(hours=min(settings.windows_hours))
@@ -232,13 +274,13 @@ def _judge_new_windows(
     longest = timedelta(hours=max(settings.windows_hours))
     first_end = min([*judged_until.values(), now - longest])
     since = _midnight(first_end - longest - history_needed(settings))
-    windows = read_windows(con, settings, since, latest_end, known_within=now - latest_end)
+    windows, fresh = current_windows(con, config, since, latest_end, now)
 
     def new(window: Window) -> bool:
         last = judged_until.get(window.topic, now - (window.end - window.start))
-        return window.topic in config.topics and window.end > last
+        return window.end > last
 
-    return replay(windows, settings, topic_states, judged=new)
+    return replay(windows, settings, topic_states, judged=new), fresh
 
 
 def _spike_record(
@@ -335,3 +377,22 @@ def recent_alerts(store: Store, days: float) -> list[dict[str, Any]]:
             return []
         since = datetime.now(UTC) - timedelta(days=days)
         return rows_as_dicts(con.execute(SQL["recent_alerts"], {"since": since}))
+
+
+def _keep_windows(con: duckdb.DuckDBPyConnection, windows: list[Window], now: datetime) -> None:
+    con.execute(
+        SQL["keep_windows"],
+        {
+            "topic": [w.topic for w in windows],
+            "window_start": [w.start for w in windows],
+            "window_hours": [w.hours for w in windows],
+            "window_end": [w.end for w in windows],
+            "tension_stories": [w.tension_stories for w in windows],
+            "all_stories": [w.all_stories for w in windows],
+            "events": [w.events for w in windows],
+            "score_sum": [w.score_sum for w in windows],
+            "outlets": [w.outlets for w in windows],
+            "coverage": [w.coverage for w in windows],
+            "now": now,
+        },
+    )
