@@ -153,10 +153,22 @@ UPDATE alert_deliveries
 SET state = $state, last_error = $error, next_attempt_at = $next_attempt_at
 WHERE alert_id = $alert_id AND destination = $destination;
 
+-- name: update_alert_states
+-- Each alert's state from its deliveries (alerts without any stay 'detected').
+UPDATE alerts SET state = d.state
+FROM (
+    SELECT alert_id,
+           CASE WHEN bool_or(state IN ('pending', 'sending')) THEN 'pending'
+                WHEN bool_and(state = 'sent') THEN 'sent'
+                ELSE 'failed' END AS state
+    FROM alert_deliveries WHERE list_contains($alert_id, alert_id) GROUP BY alert_id
+) AS d
+WHERE alerts.alert_id = d.alert_id AND alerts.state <> d.state;
+
 -- name: recent_alerts
 -- Alerts detected since $since, newest first, each with its deliveries.
 SELECT a.alert_id, a.kind, a.topic, a.window_start, a.window_end, a.window_hours, a.severity,
-       a.z, a.value, a.baseline_median, a.why, a.detected_at,
+       a.z, a.value, a.baseline_median, a.why, a.detected_at, a.state,
        list({'destination': d.destination, 'state': d.state, 'attempts': d.attempts,
              'last_error': d.last_error, 'sent_at': d.sent_at}
             ORDER BY d.destination) FILTER (WHERE d.destination IS NOT NULL) AS deliveries

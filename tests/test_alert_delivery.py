@@ -50,6 +50,11 @@ def deliveries(history):
         ).fetchall()
 
 
+def alert_state(history):
+    with duckdb.connect(str(history.config.database_path), read_only=True) as con:
+        return [row[0] for row in con.execute("SELECT state FROM alerts").fetchall()]
+
+
 def test_a_spike_reaches_json_form_and_mail_once_with_what_an_analyst_needs(
     stored_history, tmp_path, hook, smtp
 ):
@@ -88,7 +93,7 @@ def test_a_receiver_down_for_two_cycles_gets_the_alert_once_on_the_third(
     assert [(d.state, "503" in (d.error or "") or "error" in (d.error or "").lower())
             for d in first.deliveries] == [("pending", True)]  # fmt: skip
     monitor(h.store, h.config, now=AFTER + timedelta(minutes=15))  # waits 10 min, then tries
-    assert deliveries(h)[0][1:3] == ("pending", 2)
+    assert deliveries(h)[0][1:3] == ("pending", 2) and alert_state(h) == ["pending"]
     hook.status = 200
     monitor(h.store, h.config, now=AFTER + timedelta(minutes=30))  # not yet due (20 min)
     assert deliveries(h)[0][1:3] == ("pending", 2)
@@ -97,6 +102,7 @@ def test_a_receiver_down_for_two_cycles_gets_the_alert_once_on_the_third(
     assert len(hook.received) == 3  # two refused, one delivered
     monitor(h.store, h.config, now=AFTER + timedelta(hours=1))
     assert len(hook.received) == 3 and deliveries(h)[0][1:3] == ("sent", 3)
+    assert alert_state(h) == ["sent"]
 
 
 def test_a_delivery_still_failing_at_the_give_up_age_is_failed_not_retried(
@@ -112,6 +118,7 @@ def test_a_delivery_still_failing_at_the_give_up_age_is_failed_not_retried(
     hook.status = 200
     monitor(h.store, h.config, now=AFTER + timedelta(hours=3))
     assert len(hook.received) == 2 and deliveries(h)[0][1] == "failed"
+    assert alert_state(h) == ["failed"]
 
 
 KILLED_CHILD = """
@@ -147,7 +154,7 @@ def test_killed_between_sending_and_sent_the_alert_is_never_sent_twice(
     assert [(d.state, d.destination) for d in report.deliveries] == [("interrupted", "dest0")]
     monitor(h.store, h.config, now=AFTER + timedelta(minutes=30))
     assert len(hook.received) == 1
-    assert deliveries(h)[0][1] == "interrupted"
+    assert deliveries(h)[0][1] == "interrupted" and alert_state(h) == ["failed"]
 
 
 def test_story_text_cannot_forge_links_markup_or_mentions(stored_history, tmp_path, hook, smtp):
@@ -213,6 +220,7 @@ def test_dry_run_detects_but_records_and_sends_nothing(stored_history, tmp_path,
     assert [a["kind"] for a in report.alerts] == ["spike"] and report.dry_run
     assert hook.received == [] and deliveries(h) == []
     assert len(monitor(h.store, h.config, now=AFTER).alerts) == 1  # still new for a real run
+    assert alert_state(h) == ["sent"]
 
 
 def test_a_pipeline_gone_blind_alerts_once_then_says_it_is_back(stored_history, tmp_path, hook):

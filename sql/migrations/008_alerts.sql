@@ -23,7 +23,11 @@ CREATE TABLE alerts (
     body_markdown    VARCHAR NOT NULL,     -- the message as Markdown, story text escaped
     top_events       JSON,                 -- title, outlets, url, score, terms of up to 5 events
     detected_at      TIMESTAMPTZ NOT NULL,
-    run_id           VARCHAR               -- the cycle that detected it
+    run_id           VARCHAR,              -- the cycle that detected it
+    -- 'detected' (no destination), 'pending' (a delivery is still due), 'sent' (to every
+    -- destination), 'failed' (a delivery failed for good or was interrupted); from its
+    -- deliveries, updated with them
+    state            VARCHAR NOT NULL DEFAULT 'detected'
 );
 
 -- One row per alert and destination (by the destination's name in config.yaml, never its URL).

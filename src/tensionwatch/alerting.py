@@ -218,6 +218,7 @@ def monitor(
                         SQL["insert_deliveries"],
                         {"alert_id": alert["alert_id"], "destination": destinations, "now": now},
                     )
+            con.execute(SQL["update_alert_states"], {"alert_id": [a["alert_id"] for a in alerts]})
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -254,6 +255,7 @@ def deliver(con: duckdb.DuckDBPyConnection, config: Config, now: datetime) -> li
             {**key, "state": state, "error": error, "next_attempt_at": now + wait},
         )
         outcomes.append(Delivery(alert_id, destination, state, error))
+    con.execute(SQL["update_alert_states"], {"alert_id": sorted({o.alert_id for o in outcomes})})
     return outcomes
 
 

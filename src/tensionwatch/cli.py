@@ -383,7 +383,7 @@ def _print_recent_alerts(console: Console, alerts: list[dict[str, Any]], days: f
         console.print(f"No alerts in the last {days:g} days.", highlight=False)
         return
     table = Table(title=f"Alerts of the last {days:g} days")
-    for column in ("detected (UTC)", "kind", "topic", "window (UTC)", "severity", "z",
+    for column in ("detected (UTC)", "kind", "topic", "window (UTC)", "severity", "z", "state",
                    "deliveries"):  # fmt: skip
         table.add_column(column, justify="right" if column == "z" else "left")
     for a in alerts:
@@ -400,7 +400,7 @@ def _print_recent_alerts(console: Console, alerts: list[dict[str, Any]], days: f
         )
         table.add_row(
             f"{a['detected_at']:%Y-%m-%d %H:%M}", a["kind"], plain(a["topic"]), window,
-            a["severity"] or "", "" if a["z"] is None else f"{a['z']:.1f}",
+            a["severity"] or "", "" if a["z"] is None else f"{a['z']:.1f}", a["state"],
             plain(deliveries if a["kind"] == "spike" else f"{a['why']}\n{deliveries}"),
         )  # fmt: skip
     console.print(table)
