@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tensionwatch.alerting import monitor, read_windows
+from tensionwatch.alerting import monitor, read_windows, watchdog
 from tensionwatch.cli import main
 from tensionwatch.detect import judge
 from tests.alert_history import NOW, SIX, START, copy_of
@@ -124,7 +124,7 @@ def test_a_delivery_still_failing_at_the_give_up_age_is_failed_not_retried(
 KILLED_CHILD = """
 import sys
 from datetime import datetime
-from tensionwatch.alerting import monitor, read_windows
+from tensionwatch.alerting import monitor, read_windows, watchdog
 from tensionwatch.config import load_config
 from tensionwatch.store import Store
 config = load_config(sys.argv[1])
@@ -263,3 +263,25 @@ def test_each_cycle_reads_only_the_windows_closed_since_the_last(history):
     assert (again.z, again.median, again.reason) == (
         decision.verdict.z, decision.verdict.median, decision.verdict.reason
     )  # fmt: skip
+
+
+def test_a_stalled_pipeline_is_told_by_the_watchdog_once_and_cleared_by_the_next_cycle(
+    stored_history, tmp_path, hook, capsys
+):
+    h = with_destinations(stored_history, tmp_path, hook.url("json"), stalled_hours=2)
+    config = str(h.config.base_dir / "config.yaml")
+    assert main(["alerts", "--config", config, "--watchdog"]) == 0  # cycles are recent: quiet
+    assert hook.received == [] and "Alerts: none" in capsys.readouterr().out
+    with duckdb.connect(str(h.config.database_path), read_only=True) as con:
+        ((last,),) = con.execute("SELECT max(stored_at) FROM runs").fetchall()
+    stalled = watchdog(h.store, h.config, now=last + timedelta(hours=3))
+    assert [a["kind"] for a in stalled.alerts] == ["health"]
+    assert [d.state for d in stalled.deliveries] == ["sent"]
+    assert watchdog(h.store, h.config, now=last + timedelta(hours=4)).alerts == []  # once
+    (message,) = [json.loads(r.body) for r in hook.received]
+    assert message["title"] == "tensionwatch: the pipeline is blind"
+    assert "no cycle has been stored for 3.0 h" in message["message"]
+    h.keep([(NOW, 1)])  # cycles run again
+    back = monitor(h.store, h.config, now=last + timedelta(hours=5))
+    assert [a["kind"] for a in back.alerts] == ["health_cleared"]
+    assert "cycles are stored again" in json.loads(hook.received[-1].body)["message"]

@@ -188,7 +188,6 @@ def monitor(
     (once each), then deliver what is due. `dry_run` judges and composes, records and sends
     nothing."""
     now = now or datetime.now(UTC)
-    settings = config.alerts
     with store.connect() as con:
         store.migrate(con)
         states = {
@@ -210,15 +209,7 @@ def monitor(
             _save_state(con, TopicState(HEALTH, health_state), now, judged_until=now)
             if fresh:
                 _keep_windows(con, fresh, now)
-            destinations = [d.name for d in settings.destinations]
-            for alert in alerts:
-                con.execute(SQL["insert_alert"], {**alert, "now": now, "run_id": run_id})
-                if destinations:
-                    con.execute(
-                        SQL["insert_deliveries"],
-                        {"alert_id": alert["alert_id"], "destination": destinations, "now": now},
-                    )
-            con.execute(SQL["update_alert_states"], {"alert_id": [a["alert_id"] for a in alerts]})
+            _record(con, config, alerts, now, run_id)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -227,6 +218,59 @@ def monitor(
         if store.read_copy:
             con.execute("CHECKPOINT")  # the whole database in the file, for the read copy
     return MonitorReport(decisions, alerts, deliveries)
+
+
+def watchdog(store: Store, config: Config, now: datetime | None = None) -> MonitorReport:
+    """Run beside the schedule (cron, a Prefect schedule): when no cycle has been stored for
+    alerts.stalled_hours, raise a health alert once (the next stored cycle clears it), and in
+    any case deliver what is due, so retries do not wait for a cycle."""
+    now = now or datetime.now(UTC)
+    with store.connect() as con:
+        store.migrate(con)
+        ((last,),) = con.execute("SELECT max(stored_at) FROM runs").fetchall()
+        states = {row[0]: row for row in con.execute(SQL["load_states"]).fetchall()}
+        health = states.get(HEALTH)
+        alerts = []
+        stalled = last is not None and now - last >= timedelta(hours=config.alerts.stalled_hours)
+        if stalled and not (health and health[1] == "stalled"):
+            hours = (now - last).total_seconds() / 3600
+            why = f"no cycle has been stored for {hours:.1f} h (the last at {last:%Y-%m-%d %H:%M} UTC)"
+            alerts.append(_health_record("health", why, now))
+            con.execute("BEGIN TRANSACTION")
+            try:
+                judged_until = health[5] if health else None
+                _save_state(con, TopicState(HEALTH, "stalled"), now, judged_until=judged_until)
+                _record(con, config, alerts, now, run_id=None)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        deliveries = deliver(con, config, now)
+        if store.read_copy and (alerts or deliveries):
+            con.execute("CHECKPOINT")
+    if store.read_copy and (alerts or deliveries):
+        store.publish_read_copy([])
+    return MonitorReport([], alerts, deliveries)
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    alerts: list[dict[str, Any]],
+    now: datetime,
+    run_id: str | None,
+) -> None:
+    """Record alerts (once each) with a delivery row per destination, inside the caller's
+    transaction."""
+    destinations = [d.name for d in config.alerts.destinations]
+    for alert in alerts:
+        con.execute(SQL["insert_alert"], {**alert, "now": now, "run_id": run_id})
+        if destinations:
+            con.execute(
+                SQL["insert_deliveries"],
+                {"alert_id": alert["alert_id"], "destination": destinations, "now": now},
+            )
+    con.execute(SQL["update_alert_states"], {"alert_id": [a["alert_id"] for a in alerts]})
 
 
 def deliver(con: duckdb.DuckDBPyConnection, config: Config, now: datetime) -> list[Delivery]:
@@ -327,6 +371,8 @@ def _health(
     if was_blind and not blind_now:
         failed, total, _ = runs[0] if runs else (0, 0, None)
         why = f"cycles succeed again: {total - failed} of {total} feeds answered the latest"
+        if state and state[1] == "stalled":
+            why = f"cycles are stored again: {total - failed} of {total} feeds answered the latest"
         return _health_record("health_cleared", why, now), None
     return None, "blind" if blind_now else None
 

@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument(
         "--test", action="store_true", help="send a test message to every destination"
     )
+    alerts.add_argument(
+        "--watchdog",
+        action="store_true",
+        help="run beside the schedule (e.g. cron, every 15 min): a health alert when no cycle "
+        "was stored for alerts.stalled_hours, and deliveries that are due",
+    )
     alerts_commands = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND")
     backtest = alerts_commands.add_parser(
         "backtest",
@@ -285,7 +291,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from tensionwatch.alerting import backtest, latest_verdicts, recent_alerts, send_test
+    from tensionwatch.alerting import backtest, latest_verdicts, recent_alerts, send_test, watchdog
 
     config = load_config(args.config)
     store = Store.from_config(config)
@@ -301,6 +307,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
         return 0 if all(o.state == "sent" for o in outcomes) else 1
+    if args.watchdog:
+        print_alerts(console, config, watchdog(store, config), None)
+        return 0
     if args.alerts_command != "backtest":
         _print_recent_alerts(console, recent_alerts(store, args.days), args.days)
         table = Table(title="Spike detection now (latest complete windows)")

@@ -137,6 +137,8 @@ class AlertSettings(_Strict):
     # Health: the pipeline is blind when this share of feeds failed this many cycles in a row.
     failing_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     failing_cycles: Annotated[int, Field(ge=1)] = 3
+    # `tensionwatch alerts --watchdog`: stalled when no cycle was stored for this long.
+    stalled_hours: Annotated[float, Field(gt=0)] = 2
 
     # Window widths in hours, each aligned to UTC midnight: a divisor of 24, or 24.
     windows_hours: Annotated[list[Literal[1, 2, 3, 4, 6, 8, 12, 24]], Field(min_length=1)] = [6, 24]
