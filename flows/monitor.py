@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
@@ -75,7 +75,11 @@ def alerts_step(
     try:
         report = detect_and_deliver(store, config, run_id, dry_run=dry_run)
     except Exception as exc:
-        return None, config.redact(f"{type(exc).__name__}: {exc}")
+        error = config.redact(f"{type(exc).__name__}: {exc}")
+        # Said where an unattended run is watched too (the Prefect UI and logs), not only
+        # by the CLI: the flow stays Completed, its stories are stored.
+        get_run_logger().warning("alerts: detection or delivery failed: %s", error)
+        return None, error
     if store.read_copy and not dry_run and (report.alerts or report.deliveries):
         store.publish_read_copy([])  # readers (tensionwatch alerts) see the outbox as it is
     return report, None

@@ -10,7 +10,10 @@
 -- stories backfilled later (a feed added with its archive) change no window's figures.
 WITH widths AS (SELECT unnest($hours) AS hours),
 topics AS (
-    SELECT topic, rules_version, CAST(rules -> '$.languages' AS VARCHAR[]) AS languages
+    -- A version whose older history is not rescored yet (history_stale) has no figures
+    -- before it was first used: those windows read as unknown, not calm.
+    SELECT topic, rules_version, CAST(rules -> '$.languages' AS VARCHAR[]) AS languages,
+           CASE WHEN history_stale THEN first_used_at END AS known_from
     FROM rule_versions WHERE is_current
 ),
 scored AS (
@@ -57,8 +60,11 @@ polled AS (
 )
 SELECT topic, hours, start, start + to_hours(hours) AS end_,
        coalesce(tension_stories, 0), coalesce(all_stories, 0), coalesce(events, 0),
-       coalesce(score_sum, 0), coalesce(outlets, 0), answered / nullif(polled, 0) AS coverage
+       coalesce(score_sum, 0), coalesce(outlets, 0),
+       CASE WHEN start >= coalesce(t.known_from, start) THEN answered / nullif(polled, 0) END
+           AS coverage
 FROM figures FULL JOIN polled USING (topic, hours, start)
+JOIN topics AS t USING (topic)
 WHERE start >= $since AND start + to_hours(hours) <= $until
 ORDER BY end_, hours, topic;
 
@@ -93,16 +99,16 @@ LIMIT $limit;
 -- Alert lifecycle (migration 008): states between cycles, the outbox and its deliveries.
 
 -- name: load_states
-SELECT topic, severity, elevated_since, last_alert_at, quiet_since, judged_until
+SELECT topic, severity, elevated_since, last_alert_at, last_hot_at, judged_until
 FROM alert_states;
 
 -- name: save_state
-INSERT INTO alert_states (topic, severity, elevated_since, last_alert_at, quiet_since,
+INSERT INTO alert_states (topic, severity, elevated_since, last_alert_at, last_hot_at,
                           judged_until, updated_at)
-VALUES ($topic, $severity, $elevated_since, $last_alert_at, $quiet_since, $judged_until, $now)
+VALUES ($topic, $severity, $elevated_since, $last_alert_at, $last_hot_at, $judged_until, $now)
 ON CONFLICT (topic) DO UPDATE SET
     severity = excluded.severity, elevated_since = excluded.elevated_since,
-    last_alert_at = excluded.last_alert_at, quiet_since = excluded.quiet_since,
+    last_alert_at = excluded.last_alert_at, last_hot_at = excluded.last_hot_at,
     judged_until = excluded.judged_until, updated_at = excluded.updated_at;
 
 -- name: insert_alert
@@ -178,16 +184,30 @@ GROUP BY ALL
 ORDER BY a.detected_at DESC, a.alert_id;
 
 -- name: kept_windows
--- The windows the detector read before, [$since, $until), as they stood then.
-SELECT topic, window_hours, window_start, window_end, tension_stories, all_stories, events,
-       score_sum, outlets, coverage
-FROM alert_windows
-WHERE window_start >= $since AND window_end <= $until
-ORDER BY window_end, window_hours, topic;
+-- The windows the detector read before, [$since, $until), as they stood then, under each
+-- topic's current rules (after a change of rules they are read again).
+SELECT w.topic, w.window_hours, w.window_start, w.window_end, w.tension_stories,
+       w.all_stories, w.events, w.score_sum, w.outlets, w.coverage
+FROM alert_windows AS w
+JOIN rule_versions AS v ON v.topic = w.topic AND v.rules_version = w.rules_version AND v.is_current
+WHERE w.window_start >= $since AND w.window_end <= $until
+ORDER BY w.window_end, w.window_hours, w.topic;
 
 -- name: keep_windows
 INSERT INTO alert_windows
-SELECT unnest($topic), unnest($window_start), unnest($window_hours), unnest($window_end),
-       unnest($tension_stories), unnest($all_stories), unnest($events), unnest($score_sum),
-       unnest($outlets), unnest($coverage), $now
+SELECT n.topic, v.rules_version, n.window_start, n.window_hours, n.window_end,
+       n.tension_stories, n.all_stories, n.events, n.score_sum, n.outlets, n.coverage, $now
+FROM (SELECT unnest($topic) AS topic, unnest($window_start) AS window_start,
+             unnest($window_hours) AS window_hours, unnest($window_end) AS window_end,
+             unnest($tension_stories) AS tension_stories, unnest($all_stories) AS all_stories,
+             unnest($events) AS events, unnest($score_sum) AS score_sum,
+             unnest($outlets) AS outlets, unnest($coverage) AS coverage) AS n
+JOIN rule_versions AS v ON v.topic = n.topic AND v.is_current
 ON CONFLICT DO NOTHING;
+
+-- name: forget_removed_destinations
+-- Deliveries still due to a destination no longer in config.yaml: given up, and said so.
+UPDATE alert_deliveries
+SET state = 'failed', last_error = 'the destination is no longer in config.yaml'
+WHERE state = 'pending' AND NOT list_contains($destinations, destination)
+RETURNING alert_id, destination;

@@ -326,3 +326,8 @@ event_outlets AS (
 SELECT r.topic, r.rules_version, r.day, r.rank, r.score, r.title, r.outlet, r.url, r.event_at,
        r.story_id, r.event_id, o.event_outlets, r.terms
 FROM ranked AS r JOIN event_outlets AS o USING (event_id);
+
+-- name: forget_alert_windows
+-- After a rescore, a topic's kept alert windows (as they stood under its old scores) are read
+-- again from the rescored stories.
+DELETE FROM alert_windows WHERE topic = $topic;

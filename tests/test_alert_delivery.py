@@ -4,6 +4,7 @@ destination even across a kill, escaping of story text, secrets kept out, health
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def test_story_text_cannot_forge_links_markup_or_mentions(stored_history, tmp_pa
     h.keep([(NOW, 15)])
     hostile = (
         "Iran warns Israel [click here](https://evil.test/x) <b>bold</b> <a href='https://"
-        "evil.test'>a</a> @channel <!here>\n2. forged line"
+        "evil.test'>a</a> @channel <!here> <@&1234> \u202egnp.exe\n2. forged line"
     )
     with duckdb.connect(str(h.config.database_path)) as con:
         con.execute(
@@ -175,6 +176,9 @@ def test_story_text_cannot_forge_links_markup_or_mentions(stored_history, tmp_pa
     body = json.loads(hook.received[0].body)["message"]
     assert "@\u200bchannel" in body and "@channel" not in body
     assert "javascript:" not in body and "\n2. forged line" not in body
+    # Text services may render Markdown and chat syntax all the same (Discord, Mattermost).
+    assert "](" not in body and "<!here>" not in body and "<@&" not in body
+    assert "\u202e" not in body
     (mail,) = smtp.messages
     html = next(p for p in mail.walk() if p.get_content_type() == "text/html")
     html = html.get_payload(decode=True).decode()
@@ -285,3 +289,79 @@ def test_a_stalled_pipeline_is_told_by_the_watchdog_once_and_cleared_by_the_next
     back = monitor(h.store, h.config, now=last + timedelta(hours=5))
     assert [a["kind"] for a in back.alerts] == ["health_cleared"]
     assert "cycles are stored again" in json.loads(hook.received[-1].body)["message"]
+
+
+def test_a_destination_that_answers_too_late_is_not_sent_the_alert_again(
+    stored_history, tmp_path, hook
+):
+    # Apprise stops waiting, but the message arrived: retrying would send it twice.
+    h = with_destinations(stored_history, tmp_path, hook.url("json"), send_timeout_seconds=1)
+    h.keep([(NOW, 15)])
+    hook.delay = 3
+    first = monitor(h.store, h.config, now=AFTER)
+    assert [d.state for d in first.deliveries] == ["interrupted"]
+    hook.delay = 0
+    monitor(h.store, h.config, now=AFTER + timedelta(hours=1))
+    assert len(hook.received) == 1 and deliveries(h)[0][1] == "interrupted"
+
+
+def test_windows_of_widths_that_close_at_other_times_are_each_judged_once(stored_history, tmp_path):
+    h = copy_of(stored_history, tmp_path, alerts={"windows_hours": [8, 12]})
+    judged = []
+    for k in range(1, 13):  # a cycle every two hours for a day
+        report = monitor(h.store, h.config, now=NOW + k * timedelta(hours=2, minutes=0)
+                         + timedelta(minutes=5))  # fmt: skip
+        judged += [(d.verdict.window.end - NOW, d.verdict.window.hours)
+                   for d in report.decisions if d.verdict.window.topic == "iran_israel"]  # fmt: skip
+    assert len(judged) == len(set(judged))
+    hours = timedelta(hours=1)
+    assert {(end, w) for end, w in judged if end > 2 * hours} == {
+        (8 * hours, 8),
+        (16 * hours, 8),
+        (24 * hours, 8),
+        (12 * hours, 12),
+        (24 * hours, 12),
+    }
+
+
+def test_after_a_change_of_rules_the_old_figures_are_not_the_baseline(stored_history, tmp_path):
+    from tensionwatch.rescoring import rescore
+    from tests.conftest import default_topics
+
+    h = copy_of(stored_history, tmp_path)
+    monitor(h.store, h.config, now=AFTER)  # figures kept under the shipped rules
+    topics = default_topics()
+    topics["iran_israel"]["signals"].append({"term": "budget", "weight": 2})  # new rules
+    (tmp_path / "changed").mkdir()
+    changed = copy_of(stored_history, tmp_path / "changed", topics=topics)
+    shutil.copy(h.config.database_path, changed.config.database_path)
+    changed.keep([(NOW + SIX, 2)])  # a cycle under the new rules: older history is stale
+    with duckdb.connect(str(changed.config.database_path)) as con:  # first used then, not now
+        con.execute("UPDATE rule_versions SET first_used_at = ? WHERE is_current", [NOW + SIX])
+
+    def verdict(history, now):
+        report = monitor(history.store, history.config, now=now)
+        (v,) = [d.verdict for d in report.decisions
+                if d.verdict.window.topic == "iran_israel" and d.verdict.window.hours == 6]  # fmt: skip
+        return v
+
+    assert verdict(changed, AFTER + SIX).reason == "warming up"  # not the old rules' figures
+    rescore(changed.store, changed.config, ["iran_israel"])
+    changed.keep([(NOW + 2 * SIX, 2)])
+    again = verdict(changed, AFTER + 2 * SIX)
+    assert again.reason != "warming up" and again.baseline_windows > 100
+
+
+def test_a_delivery_to_a_destination_removed_from_the_config_is_given_up_and_said(
+    stored_history, tmp_path, hook
+):
+    h = with_destinations(stored_history, tmp_path, hook.url("json"))
+    h.keep([(NOW, 15)])
+    hook.status = 503
+    monitor(h.store, h.config, now=AFTER)
+    (tmp_path / "later").mkdir()
+    later = copy_of(stored_history, tmp_path / "later", alerts={"destinations": []})
+    shutil.copy(h.config.database_path, later.config.database_path)
+    report = monitor(later.store, later.config, now=AFTER + timedelta(hours=1))
+    assert [(d.destination, d.state) for d in report.deliveries] == [("dest0", "failed")]
+    assert deliveries(later)[0][1::2] == ("failed", "the destination is no longer in config.yaml")

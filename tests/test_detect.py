@@ -195,3 +195,23 @@ def test_six_hour_and_daily_windows_of_one_spike_page_once():
     decisions = replay(history + daily + spike + [day], AlertSettings())
     assert len(alerts(decisions)) == 1
     assert [d.why for d in decisions if d.verdict.window == day] == ["still elevated"]
+
+
+def test_a_calm_day_does_not_end_a_spike_whose_last_hours_were_hot():
+    # Hot six-hour windows from 06:00 on, while the day as a whole stays below the threshold:
+    # at midnight the topic is still elevated, so the next hot window is no new page.
+    settings = AlertSettings(windows_hours=[6, 24], cooldown_hours=6)
+    history = quiet(30)
+    daily = [
+        window(START + timedelta(days=d), hours=24, all_stories=1600,
+               tension=sum(w.tension_stories for w in history[d * 4 : d * 4 + 4]))
+        for d in range(30)
+    ]  # fmt: skip
+    day = history[-1].end
+    hot = [window(day + i * SIX, tension=t) for i, t in enumerate((4, 16, 16, 16, 16))]
+    calm_day = window(day, hours=24, all_stories=1600, tension=20)  # below for a day
+    decisions = replay(history + daily + hot + [calm_day], settings)
+    assert [d.why for d in decisions if d.alert] == ["new spike"]
+    at_midnight = [d for d in decisions if d.verdict.window == calm_day][0]
+    assert not at_midnight.verdict.hot and at_midnight.state.severity is not None
+    assert decisions[-1].verdict.window == hot[-1] and decisions[-1].why == "still elevated"

@@ -50,7 +50,7 @@ CREATE TABLE alert_states (
     severity       VARCHAR,
     elevated_since TIMESTAMPTZ,
     last_alert_at  TIMESTAMPTZ,
-    quiet_since    TIMESTAMPTZ,
+    last_hot_at    TIMESTAMPTZ,
     judged_until   TIMESTAMPTZ,
     updated_at     TIMESTAMPTZ NOT NULL
 );
@@ -61,6 +61,7 @@ CREATE TABLE alert_states (
 -- change no baseline. A window nobody polled is kept too, with coverage NULL.
 CREATE TABLE alert_windows (
     topic           VARCHAR NOT NULL,
+    rules_version   VARCHAR NOT NULL,      -- figures of other rules are not compared with
     window_start    TIMESTAMPTZ NOT NULL,
     window_hours    DOUBLE NOT NULL,
     window_end      TIMESTAMPTZ NOT NULL,
@@ -71,5 +72,5 @@ CREATE TABLE alert_windows (
     outlets         BIGINT NOT NULL,
     coverage        DOUBLE,
     read_at         TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (topic, window_start, window_hours)
+    PRIMARY KEY (topic, rules_version, window_start, window_hours)
 );

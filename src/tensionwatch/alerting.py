@@ -98,8 +98,7 @@ def latest_verdicts(store: Store, config: Config, now: datetime | None = None) -
     (as they stand as long after their close as the latest one is now)."""
     settings = config.alerts
     now = now or datetime.now(UTC)
-    shortest = timedelta(hours=min(settings.windows_hours))
-    latest_end = _midnight(now) + (now - _midnight(now)) // shortest * shortest
+    latest_end = _latest_end(settings, now)
     since = _midnight(latest_end - timedelta(days=1) - history_needed(settings))
     with store.reading() as con:
         windows, _ = current_windows(con, config, since, latest_end, now)
@@ -113,6 +112,15 @@ def latest_verdicts(store: Store, config: Config, now: datetime | None = None) -
     return verdicts
 
 
+def _latest_end(settings: AlertSettings, now: datetime) -> datetime:
+    """The end of the latest complete window of any width: every window that has closed by
+    `now` ends at or before it (with widths 8 and 12 h at 13:00, 12:00, not 08:00)."""
+    return max(
+        _midnight(now) + (now - _midnight(now)) // width * width
+        for width in (timedelta(hours=h) for h in settings.windows_hours)
+    )
+
+
 def current_windows(
     con: duckdb.DuckDBPyConnection, config: Config, since: datetime, until: datetime,
     now: datetime,
@@ -122,11 +130,13 @@ def current_windows(
     stand `now - until` after the latest closed, a window with nothing in it as zeros with
     coverage NULL. Returns (all of them, those read now): a cycle keeps the latter."""
     settings = config.alerts
+    try:
+        rows = con.execute(SQL["kept_windows"], {"since": since, "until": until}).fetchall()
+    except duckdb.CatalogException:  # a read copy from before migration 008: nothing kept
+        rows = []
     kept = [
         Window(topic, start, end, tension, readable, events, score_sum, outlets, coverage)
-        for topic, _, start, end, tension, readable, events, score_sum, outlets, coverage in (
-            con.execute(SQL["kept_windows"], {"since": since, "until": until}).fetchall()
-        )
+        for topic, _, start, end, tension, readable, events, score_sum, outlets, coverage in rows
     ]
     have = {(w.topic, w.start, w.hours) for w in kept}
     slots = [
@@ -139,9 +149,13 @@ def current_windows(
     if not missing:
         return kept, []
     first = _midnight(min(start for _, start, _ in missing))
+    # As long after its close as the latest window of the shortest width is now: a longer
+    # window that closed later reads as long after, or a little longer.
+    shortest = timedelta(hours=min(settings.windows_hours))
+    lag = now - (_midnight(now) + (now - _midnight(now)) // shortest * shortest)
     read = {
         (w.topic, w.start, w.hours): w
-        for w in read_windows(con, settings, first, until, known_within=now - until)
+        for w in read_windows(con, settings, first, until, known_within=lag)
     }
     fresh = [
         read.get((topic, start, hours))
@@ -192,7 +206,7 @@ def monitor(
         store.migrate(con)
         states = {
             row[0]: row for row in con.execute(SQL["load_states"]).fetchall()
-        }  # topic → (topic, severity, elevated_since, last_alert_at, quiet_since, judged_until)
+        }  # topic → (topic, severity, elevated_since, last_alert_at, last_hot_at, judged_until)
         topic_states = {t: TopicState(t, *states[t][1:5]) for t in config.topics if t in states}
         decisions, fresh = _judge_new_windows(con, config, topic_states, states, now)
         alerts = [_spike_record(con, config, d) for d in decisions if d.alert]
@@ -281,6 +295,12 @@ def deliver(con: duckdb.DuckDBPyConnection, config: Config, now: datetime) -> li
         Delivery(alert_id, destination, "interrupted", "stopped while sending")
         for alert_id, destination in con.execute(SQL["interrupted_sends"]).fetchall()
     ]
+    outcomes += [
+        Delivery(alert_id, destination, "failed", "no longer in config.yaml")
+        for alert_id, destination in con.execute(
+            SQL["forget_removed_destinations"], {"destinations": list(urls)}
+        ).fetchall()
+    ]
     due = con.execute(SQL["due_deliveries"], {"now": now, "destinations": list(urls)}).fetchall()
     for alert_id, destination, attempts, title, text, markdown, detected_at in due:
         key = {"alert_id": alert_id, "destination": destination}
@@ -294,6 +314,8 @@ def deliver(con: duckdb.DuckDBPyConnection, config: Config, now: datetime) -> li
         wait = timedelta(minutes=settings.retry_minutes * 2**attempts)  # attempts before this
         give_up = detected_at + timedelta(hours=settings.give_up_hours)
         state = "failed" if now + wait > give_up else "pending"
+        if sent.unsure:  # it may have arrived: at most once means not again
+            state, error = "interrupted", f"no answer in time, not sent again ({error})"
         con.execute(
             SQL["mark_unsent"],
             {**key, "state": state, "error": error, "next_attempt_at": now + wait},
@@ -315,8 +337,7 @@ def _judge_new_windows(
     `topic_states`. Returns the decisions and the windows read now, to keep."""
     settings = config.alerts
     judged_until = {t: states[t][5] for t in config.topics if t in states and states[t][5]}
-    shortest = timedelta(hours=min(settings.windows_hours))
-    latest_end = _midnight(now) + (now - _midnight(now)) // shortest * shortest
+    latest_end = _latest_end(settings, now)
     longest = timedelta(hours=max(settings.windows_hours))
     first_end = min([*judged_until.values(), now - longest])
     since = _midnight(first_end - longest - history_needed(settings))
@@ -396,7 +417,7 @@ def _save_state(
         {
             "topic": state.topic, "severity": state.severity,
             "elevated_since": state.elevated_since, "last_alert_at": state.last_alert_at,
-            "quiet_since": state.quiet_since, "judged_until": judged_until, "now": now,
+            "last_hot_at": state.last_hot_at, "judged_until": judged_until, "now": now,
         },
     )  # fmt: skip
 

@@ -20,6 +20,12 @@ _WARNING_AND_ABOVE = {logging.WARNING, logging.ERROR, logging.CRITICAL}
 class Sent:
     ok: bool
     error: str | None = None  # why not, in Apprise's words (may quote the address: redact it)
+    # No answer in time: the message may have arrived all the same (Apprise stops waiting,
+    # the request may still complete), so it must not be sent again.
+    unsure: bool = False
+
+
+_TIMEOUT_WORDS = ("timed out", "timeout", "did not finish")
 
 
 def send(url: str, title: str, text: str, markdown: str, timeout: float) -> Sent:
@@ -45,6 +51,8 @@ def send(url: str, title: str, text: str, markdown: str, timeout: float) -> Sent
         for entry in outcome.logs()
         if logging.getLevelName(str(entry.level)) in _WARNING_AND_ABOVE
     ]
-    return Sent(
-        False, "; ".join(dict.fromkeys(problems)) or f"not delivered ({result.status.name})"
+    error = "; ".join(dict.fromkeys(problems)) or f"not delivered ({result.status.name})"
+    unsure = result.status == apprise.AppriseResultStatus.TIMEOUT or any(
+        word in error.lower() for word in _TIMEOUT_WORDS
     )
+    return Sent(False, error, unsure)

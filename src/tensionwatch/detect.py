@@ -17,9 +17,9 @@ changes nothing.
 
 A spike that lasts is one alert: `advance` keeps each topic's state. After an alert the topic is
 elevated; while elevated, a new alert goes out only when the severity rises. It returns to
-normal once no window has been hot for clear_after_hours, and a topic back to normal does not
-alert again within cooldown_hours of its last alert (that spike is then marked elevated, so a
-rise in severity still alerts).
+normal once no window (of any width) has been hot for clear_after_hours, and a topic back to
+normal does not alert again within cooldown_hours of its last alert (that spike is then marked
+elevated, so a rise in severity still alerts).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class TopicState:
     severity: str | None = None  # None: normal; else elevated at this severity
     elevated_since: datetime | None = None
     last_alert_at: datetime | None = None  # the end of the window the last alert was about
-    quiet_since: datetime | None = None  # while elevated: start of the first window not hot
+    last_hot_at: datetime | None = None  # while elevated: the end of the last hot window
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,19 +217,23 @@ def advance(state: TopicState, verdict: Verdict, settings: AlertSettings) -> Dec
     if not verdict.hot:
         if state.severity is None:
             return Decision(verdict, False, verdict.reason, state)
-        quiet_since = state.quiet_since or window.start
-        if window.end - quiet_since >= timedelta(hours=settings.clear_after_hours):
-            back = replace(state, severity=None, elevated_since=None, quiet_since=None)
+        # Back to normal once no window, of any width, has been hot for clear_after_hours:
+        # a calm day does not end a spike whose last six hours were hot.
+        hot_until = state.last_hot_at or state.elevated_since or window.start
+        if window.end - hot_until >= timedelta(hours=settings.clear_after_hours):
+            back = replace(state, severity=None, elevated_since=None, last_hot_at=None)
             return Decision(verdict, False, "back to normal", back)
-        return Decision(verdict, False, verdict.reason, replace(state, quiet_since=quiet_since))
+        return Decision(verdict, False, verdict.reason, state)
     severity = verdict.severity
     assert severity is not None
+    hot_until = max(window.end, state.last_hot_at or window.end)
     if state.severity is not None:  # elevated already: only a rise in severity is news
         if SEVERITIES.index(severity) > SEVERITIES.index(state.severity):
-            raised = replace(state, severity=severity, last_alert_at=window.end, quiet_since=None)
+            raised = replace(state, severity=severity, last_alert_at=window.end,
+                             last_hot_at=hot_until)  # fmt: skip
             return Decision(verdict, True, "severity rose", raised)
-        return Decision(verdict, False, "still elevated", replace(state, quiet_since=None))
-    elevated = replace(state, severity=severity, elevated_since=window.end, quiet_since=None)
+        return Decision(verdict, False, "still elevated", replace(state, last_hot_at=hot_until))
+    elevated = replace(state, severity=severity, elevated_since=window.end, last_hot_at=hot_until)
     cooldown = timedelta(hours=settings.cooldown_hours)
     if state.last_alert_at is not None and window.end - state.last_alert_at < cooldown:
         return Decision(verdict, False, "cooldown", elevated)

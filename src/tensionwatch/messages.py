@@ -22,15 +22,24 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~&])")
 # @ keeps the text readable and the mention dead.
 _MENTION = re.compile(r"@(?=\w)")
 ZERO_WIDTH_SPACE = "\u200b"
+# <!channel>, <@user>, <@&role>, <#channel> (Slack, Discord, Mattermost), and a Markdown link's
+# "](": a zero-width space between the two characters breaks each.
+_CHAT_SYNTAX = re.compile(r"<(?=[!@#])|\](?=\()")
+# Characters that reorder how text displays (a headline could hide or reverse a link).
+_BIDI = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+MAX_TITLE = 200
 # What may stay as it is in a link; everything else is percent-encoded.
 _URL_SAFE = "-._~:/?#@!$&*+,;=%"
-MAX_TITLE = 300
 
 
 def inert_text(text: str | None) -> str:
-    """Story text for a plain-text message: one line, no control characters, no mentions."""
-    line = " ".join(strip_controls(text or "").split())[:MAX_TITLE]
-    return _MENTION.sub("@" + ZERO_WIDTH_SPACE, line)
+    """Story text for a plain-text message: one line, no control or direction characters,
+    no mentions, and no Markdown link syntax. Services that show "text" may still render
+    Markdown and chat syntax (Discord, Mattermost), so `[a](b)`, `<!channel>`, `<@&role>` and
+    `@here` are broken with a zero-width space, which leaves them readable."""
+    line = " ".join(strip_controls(_BIDI.sub("", text or "")).split())[:MAX_TITLE]
+    line = _MENTION.sub("@" + ZERO_WIDTH_SPACE, line)
+    return _CHAT_SYNTAX.sub(lambda m: m.group(0) + ZERO_WIDTH_SPACE, line)
 
 
 def inert_markdown(text: str | None) -> str:

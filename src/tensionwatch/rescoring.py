@@ -71,6 +71,8 @@ def rescore(
                 store.insert_scores(con, scores, rescoring=True)
                 total += len(rows)
             store.rebuild_trend_tables(con, since)
+            for m in rules:  # the detector's kept windows held the old scores' figures
+                con.execute(store.sql["forget_alert_windows"], {"topic": m.name})
             store.check_history(con, config, list(versions))  # rescored: stale no more?
             con.execute("COMMIT")
         except BaseException:
