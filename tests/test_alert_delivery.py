@@ -365,3 +365,13 @@ def test_a_delivery_to_a_destination_removed_from_the_config_is_given_up_and_sai
     report = monitor(later.store, later.config, now=AFTER + timedelta(hours=1))
     assert [(d.destination, d.state) for d in report.deliveries] == [("dest0", "failed")]
     assert deliveries(later)[0][1::2] == ("failed", "the destination is no longer in config.yaml")
+
+
+def test_a_spike_found_days_late_is_recorded_not_paged(stored_history, tmp_path, hook):
+    h = with_destinations(stored_history, tmp_path, hook.url("json"))
+    monitor(h.store, h.config, now=NOW + timedelta(minutes=5))  # judged up to NOW
+    h.keep([(NOW, 15), *h.quiet(NOW + SIX, 11)])  # then the alert step does not run 3 days
+    report = monitor(h.store, h.config, now=NOW + timedelta(days=3, minutes=5))
+    assert [a["why"] for a in report.alerts] == ["new spike, found late: recorded, not sent"]
+    assert hook.received == [] and report.deliveries == []
+    assert alert_state(h) == ["detected"]

@@ -209,7 +209,7 @@ def monitor(
         }  # topic → (topic, severity, elevated_since, last_alert_at, last_hot_at, judged_until)
         topic_states = {t: TopicState(t, *states[t][1:5]) for t in config.topics if t in states}
         decisions, fresh = _judge_new_windows(con, config, topic_states, states, now)
-        alerts = [_spike_record(con, config, d) for d in decisions if d.alert]
+        alerts = [_spike_record(con, config, d, now) for d in decisions if d.alert]
         health_alert, health_state = _health(con, config, states.get(HEALTH), now)
         if health_alert:
             alerts.append(health_alert)
@@ -278,8 +278,9 @@ def _record(
     transaction."""
     destinations = [d.name for d in config.alerts.destinations]
     for alert in alerts:
+        late = alert.pop("late", False)
         con.execute(SQL["insert_alert"], {**alert, "now": now, "run_id": run_id})
-        if destinations:
+        if destinations and not late:
             con.execute(
                 SQL["insert_deliveries"],
                 {"alert_id": alert["alert_id"], "destination": destinations, "now": now},
@@ -351,15 +352,20 @@ def _judge_new_windows(
 
 
 def _spike_record(
-    con: duckdb.DuckDBPyConnection, config: Config, decision: Decision
+    con: duckdb.DuckDBPyConnection, config: Config, decision: Decision, now: datetime
 ) -> dict[str, Any]:
+    """An alert's record; one found late (its window closed more than the longest window
+    before now: the alert step failed or did not run for a while) is recorded, not sent:
+    nobody should be paged at 3 a.m. for a spike of three days ago as if it were new."""
     v, w = decision.verdict, decision.verdict.window
+    late = now - w.end > timedelta(hours=max(config.alerts.windows_hours))
     record: dict[str, Any] = {
         "alert_id": f"spike/{w.topic}/{v.metric}/{w.start:%Y-%m-%dT%H:%MZ}/{w.hours:g}h",
         "kind": "spike", "topic": w.topic, "window_start": w.start, "window_end": w.end,
         "window_hours": w.hours, "metric": v.metric, "severity": v.severity, "z": v.z,
         "value": v.value, "baseline_median": v.median, "baseline_windows": v.baseline_windows,
-        "why": decision.why, "top_events": top_events(con, w),
+        "why": decision.why + (", found late: recorded, not sent" if late else ""),
+        "top_events": top_events(con, w), "late": late,
     }  # fmt: skip
     title, text, markdown = compose(record, config.topics[w.topic].title)
     record |= {"title": title, "body_text": text, "body_markdown": markdown}
