@@ -374,7 +374,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         )  # fmt: skip
         for i, e in enumerate(a.top_events, 1):
             console.print(
-                plain(f"  {i}. {e['title']} ({e['outlets']} outlets, score {e['score']:g}; "
+                plain(f"  {i}. {e['title']} ({e['outlets']} outlet{'s' * (e['outlets'] != 1)}, "
+                      f"score {e['score']:g}; "
                       f"{', '.join(e['terms'] or [])}) {e['url'] or ''}"),
                 soft_wrap=True,
             )  # fmt: skip
