@@ -195,13 +195,14 @@ ORDER BY w.window_end, w.window_hours, w.topic;
 
 -- name: keep_windows
 INSERT INTO alert_windows
-SELECT n.topic, v.rules_version, n.window_start, n.window_hours, n.window_end,
-       n.tension_stories, n.all_stories, n.events, n.score_sum, n.outlets, n.coverage, $now
-FROM (SELECT unnest($topic) AS topic, unnest($window_start) AS window_start,
-             unnest($window_hours) AS window_hours, unnest($window_end) AS window_end,
-             unnest($tension_stories) AS tension_stories, unnest($all_stories) AS all_stories,
-             unnest($events) AS events, unnest($score_sum) AS score_sum,
-             unnest($outlets) AS outlets, unnest($coverage) AS coverage) AS n
+SELECT n.topic, v.rules_version, n.window_start,
+       (epoch(n.window_end) - epoch(n.window_start)) / 3600, n.window_end,
+       n.tension_stories, n.all_stories, n.events, n.score_sum, n.outlets, n.coverage, n.now
+FROM (SELECT unnest($topic) AS topic, unnest($start) AS window_start,
+             unnest($end) AS window_end, unnest($tension_stories) AS tension_stories,
+             unnest($all_stories) AS all_stories, unnest($events) AS events,
+             unnest($score_sum) AS score_sum, unnest($outlets) AS outlets,
+             unnest($coverage) AS coverage, unnest($now) AS now) AS n
 JOIN rule_versions AS v ON v.topic = n.topic AND v.is_current
 ON CONFLICT DO NOTHING;
 

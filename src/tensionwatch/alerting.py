@@ -22,7 +22,7 @@ from tensionwatch.config import AlertSettings, Config
 from tensionwatch.delivery import send
 from tensionwatch.detect import Decision, TopicState, Verdict, Window, judge, replay
 from tensionwatch.messages import compose, compose_health
-from tensionwatch.store import Store, load_statements, rows_as_dicts, sql_dir
+from tensionwatch.store import Store, bulk_columns, load_statements, rows_as_dicts, sql_dir
 
 SQL = load_statements(sql_dir() / "alerts.sql")
 TOP_EVENTS = 5
@@ -455,19 +455,4 @@ def recent_alerts(store: Store, days: float) -> list[dict[str, Any]]:
 
 
 def _keep_windows(con: duckdb.DuckDBPyConnection, windows: list[Window], now: datetime) -> None:
-    con.execute(
-        SQL["keep_windows"],
-        {
-            "topic": [w.topic for w in windows],
-            "window_start": [w.start for w in windows],
-            "window_hours": [w.hours for w in windows],
-            "window_end": [w.end for w in windows],
-            "tension_stories": [w.tension_stories for w in windows],
-            "all_stories": [w.all_stories for w in windows],
-            "events": [w.events for w in windows],
-            "score_sum": [w.score_sum for w in windows],
-            "outlets": [w.outlets for w in windows],
-            "coverage": [w.coverage for w in windows],
-            "now": now,
-        },
-    )
+    con.execute(SQL["keep_windows"], bulk_columns(windows, extra={"now": now}))

@@ -486,7 +486,7 @@ class Store:
         event_starts: set[datetime] = set()
         if stories:
             con.execute(
-                self.sql["insert_stories"], _columns(stories, extra={"run_id": batch.run_id})
+                self.sql["insert_stories"], bulk_columns(stories, extra={"run_id": batch.run_id})
             )
             if self.events.enabled:
                 event_starts = self._group_events(con, stories)
@@ -508,7 +508,7 @@ class Store:
         outcomes = batch.outcomes
         configured = set(self._feed_ids(con))
         if outcomes:
-            columns = _columns(outcomes, extra={"run_id": batch.run_id})
+            columns = bulk_columns(outcomes, extra={"run_id": batch.run_id})
             columns["entries_new"] = [new_per_feed.get(o.feed_id, 0) for o in outcomes]
             con.execute(self.sql["insert_fetches"], {k: columns[k] for k in _FETCH_COLUMNS})
             # Feeds removed from config.yaml since a pending batch was made are left alone.
@@ -823,7 +823,7 @@ def _feed_states(batch: CycleBatch) -> list[tuple[str, FeedState]]:
     ]
 
 
-def _columns(rows: list[Any], extra: dict[str, Any]) -> dict[str, list[Any]]:
+def bulk_columns(rows: list[Any], extra: dict[str, Any]) -> dict[str, list[Any]]:
     """Rows of dataclasses → {column: [values]} for the unnest()-based bulk inserts."""
     names = [n for n in rows[0].__slots__ if not n.startswith("_")]
     columns: dict[str, list[Any]] = {n: [getattr(r, n) for r in rows] for n in names}
