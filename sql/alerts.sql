@@ -212,3 +212,11 @@ UPDATE alert_deliveries
 SET state = 'failed', last_error = 'the destination is no longer in config.yaml'
 WHERE state = 'pending' AND NOT list_contains($destinations, destination)
 RETURNING alert_id, destination;
+
+-- name: latest_runs
+-- The last $n stored cycles, newest first: is the pipeline blind?
+SELECT feeds_failed, feeds_total, started_at FROM runs ORDER BY started_at DESC LIMIT $n;
+
+-- name: last_stored_at
+-- When the last cycle was stored: has the pipeline stalled?
+SELECT max(stored_at) FROM runs;

@@ -115,10 +115,13 @@ def latest_verdicts(store: Store, config: Config, now: datetime | None = None) -
 def _latest_end(settings: AlertSettings, now: datetime) -> datetime:
     """The end of the latest complete window of any width: every window that has closed by
     `now` ends at or before it (with widths 8 and 12 h at 13:00, 12:00, not 08:00)."""
-    return max(
-        _midnight(now) + (now - _midnight(now)) // width * width
-        for width in (timedelta(hours=h) for h in settings.windows_hours)
-    )
+    return max(_closed_by(now, hours) for hours in settings.windows_hours)
+
+
+def _closed_by(now: datetime, hours: float) -> datetime:
+    """The end of the latest window of this width that has closed by `now`."""
+    width = timedelta(hours=hours)
+    return _midnight(now) + (now - _midnight(now)) // width * width
 
 
 def current_windows(
@@ -151,8 +154,7 @@ def current_windows(
     first = _midnight(min(start for _, start, _ in missing))
     # As long after its close as the latest window of the shortest width is now: a longer
     # window that closed later reads as long after, or a little longer.
-    shortest = timedelta(hours=min(settings.windows_hours))
-    lag = now - (_midnight(now) + (now - _midnight(now)) // shortest * shortest)
+    lag = now - _closed_by(now, min(settings.windows_hours))
     read = {
         (w.topic, w.start, w.hours): w
         for w in read_windows(con, settings, first, until, known_within=lag)
@@ -241,7 +243,7 @@ def watchdog(store: Store, config: Config, now: datetime | None = None) -> Monit
     now = now or datetime.now(UTC)
     with store.connect() as con:
         store.migrate(con)
-        ((last,),) = con.execute("SELECT max(stored_at) FROM runs").fetchall()
+        ((last,),) = con.execute(SQL["last_stored_at"]).fetchall()
         states = {row[0]: row for row in con.execute(SQL["load_states"]).fetchall()}
         health = states.get(HEALTH)
         alerts = []
@@ -380,10 +382,7 @@ def _health(
     None). Blind: at least failing_share of the feeds failed in each of the last
     failing_cycles stored cycles; cleared by the first cycle that is not."""
     settings = config.alerts
-    runs = con.execute(
-        "SELECT feeds_failed, feeds_total, started_at FROM runs ORDER BY started_at DESC LIMIT $n",
-        {"n": settings.failing_cycles},
-    ).fetchall()
+    runs = con.execute(SQL["latest_runs"], {"n": settings.failing_cycles}).fetchall()
     failing = [r for r in runs if r[1] and r[0] / r[1] >= settings.failing_share]
     blind_now = len(runs) == settings.failing_cycles and len(failing) == len(runs)
     was_blind = bool(state and state[1])
@@ -446,12 +445,12 @@ def send_test(config: Config) -> list[Delivery]:
 
 
 def recent_alerts(store: Store, days: float) -> list[dict[str, Any]]:
+    since = datetime.now(UTC) - timedelta(days=days)
     with store.reading() as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if "alerts" not in tables:  # a database from before alerts, not migrated yet
+        try:
+            return rows_as_dicts(con.execute(SQL["recent_alerts"], {"since": since}))
+        except duckdb.CatalogException:  # a read copy from before migration 008: no alerts
             return []
-        since = datetime.now(UTC) - timedelta(days=days)
-        return rows_as_dicts(con.execute(SQL["recent_alerts"], {"since": since}))
 
 
 def _keep_windows(con: duckdb.DuckDBPyConnection, windows: list[Window], now: datetime) -> None:
