@@ -80,8 +80,6 @@ def alerts_step(
         # by the CLI: the flow stays Completed, its stories are stored.
         get_run_logger().warning("alerts: detection or delivery failed: %s", error)
         return None, error
-    if store.read_copy and not dry_run and (report.alerts or report.deliveries):
-        store.publish_read_copy([])  # readers (tensionwatch alerts) see the outbox as it is
     return report, None
 
 

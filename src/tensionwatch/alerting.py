@@ -231,8 +231,10 @@ def monitor(
             con.execute("ROLLBACK")
             raise
         deliveries = deliver(con, config, now)
-        if store.read_copy:
+        changed = bool(alerts or deliveries)
+        if store.read_copy and changed:
             con.execute("CHECKPOINT")  # the whole database in the file, for the read copy
+    _publish(store, changed)
     return MonitorReport(decisions, alerts, deliveries)
 
 
@@ -262,11 +264,19 @@ def watchdog(store: Store, config: Config, now: datetime | None = None) -> Monit
                 con.execute("ROLLBACK")
                 raise
         deliveries = deliver(con, config, now)
-        if store.read_copy and (alerts or deliveries):
+        changed = bool(alerts or deliveries)
+        if store.read_copy and changed:
             con.execute("CHECKPOINT")
-    if store.read_copy and (alerts or deliveries):
-        store.publish_read_copy([])
+    _publish(store, changed)
     return MonitorReport([], alerts, deliveries)
+
+
+def _publish(store: Store, changed: bool) -> None:
+    """Refresh the read copy (the database closed and checkpointed) when the outbox changed,
+    so `tensionwatch alerts` shows it now, not after the next cycle. A copy that cannot be
+    made is no error here: the next cycle publishes one again."""
+    if store.read_copy and changed:
+        store.publish_read_copy([])
 
 
 def _record(
