@@ -168,18 +168,21 @@ def group_events(
         common = {word for word, n in counts.items() if n > MAX_POSTING}
     common = frozenset(common)
     index: dict[str, list[int]] = defaultdict(list)
-    known: list[tuple[StoryRef, frozenset[str], str]] = []
+    # Each story with its words and the numbers among them, worked out once: a cold cycle
+    # compares 25,000 headlines with hundreds of candidates each (bench/prefect_cost.py).
+    known: list[tuple[StoryRef, frozenset[str], frozenset[str], str]] = []
 
     def add(story: StoryRef, words: frozenset[str], event_id: str) -> None:
         for word in words:
             index[word].append(len(known))
-        known.append((story, words, event_id))
+        known.append((story, words, _numbers(words), event_id))
 
     for story, words in recent:
         add(story, words, story.event_id or story.story_id)
     result = []
     for story in sorted(new, key=lambda s: (s.event_at, s.story_id)):
         words = _words_of(story)
+        numbers = _numbers(words)
         # Candidates come from the words that tell stories apart: a word on more than
         # MAX_POSTING headlines of the window ("iran", "war") finds no copy a rarer word of
         # the headline would not find, and scanning its list for every story is quadratic.
@@ -191,13 +194,13 @@ def group_events(
         }
         best, best_similarity = None, 0.0
         for i in candidates:
-            other, other_words, event_id = known[i]
+            other, other_words, other_numbers, event_id = known[i]
             count = len(words & other_words)
             if count < min_shared:
                 continue
             if other.feed_id == story.feed_id or abs(other.event_at - story.event_at) > window:
                 continue
-            if _numbers(words) != _numbers(other_words):
+            if numbers != other_numbers:
                 continue
             similarity = count / len(words | other_words)
             if similarity > best_similarity or (
