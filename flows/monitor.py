@@ -1,8 +1,13 @@
-"""Prefect flow for one monitoring cycle: fetch → parse and score → store → alerts.
+"""Prefect flow for one monitoring cycle: fetch → parse and score → store → alerts → summary.
 
-Run it directly (`python flows/monitor.py [config.yaml]`) or through `tensionwatch run`.
-The work is done by plain functions in tensionwatch.cycle / fetch / store; this file only
-gives each step a task with a name that reads well in the Prefect UI.
+Run it directly (`python flows/monitor.py [config.yaml]`), through `tensionwatch run`, on a
+schedule (`tensionwatch serve`), or from a worker (prefect.yaml). The work is done by plain
+functions in tensionwatch.cycle / fetch / store / alerting; this file only gives each step a
+task with a name that reads well in the Prefect UI.
+
+Big values (the config, the fetched bodies, the batch of stories) go between tasks wrapped in
+`quote`: Prefect would otherwise walk every story and every body of a cycle looking for
+futures to wait on, which cost as much as parsing them (bench/prefect_cost.py).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import sys
 from dataclasses import dataclass, replace
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
+from prefect.utilities.annotations import quote
 
 from tensionwatch.alerting import MonitorReport
 from tensionwatch.alerting import monitor as detect_and_deliver
@@ -20,18 +27,31 @@ from tensionwatch.config import Config, load_config
 from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_score
 from tensionwatch.errors import StorageError
 from tensionwatch.fetch import FeedState, FetchResult, fetch_feeds
+from tensionwatch.guard import CycleRunningError
 from tensionwatch.store import Store
+from tensionwatch.summary import CycleSummary, index_today, log_line, markdown, summarise
 
 
 @dataclass(frozen=True)
-class CycleResult:
-    """The flow's return value: a report when the cycle was stored, else why not."""
+class Stored:
+    """What the store step did: a report when the cycle was stored, else why not."""
 
     report: CycleReport | None
     error: str | None = None
     kept_pending: int = 0
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """The flow's return value, small on purpose (Prefect walks what a flow returns): what
+    the cycle found when it was stored, else why not."""
+
+    summary: CycleSummary | None
+    error: str | None = None
+    kept_pending: int = 0
     alerts: MonitorReport | None = None
     alerts_error: str | None = None  # detection or delivery failed; the cycle is stored
+    skipped: bool = False  # another cycle held the database: this one did nothing
 
 
 # Caching is off everywhere: every cycle must really fetch, and bodies are not worth hashing.
@@ -55,15 +75,15 @@ def parse_and_score_stories(config: Config, results: list[FetchResult]) -> Cycle
 
 
 @task(name="store cycle in DuckDB", cache_policy=NO_CACHE, persist_result=False)
-def store_cycle(store: Store, config: Config, batch: CycleBatch) -> CycleResult:
+def store_cycle(store: Store, config: Config, batch: CycleBatch) -> Stored:
     """Write the cycle (kept as pending if the database cannot take it now)."""
     try:
-        return CycleResult(store.store_cycle(config, batch))
+        return Stored(store.store_cycle(config, batch))
     except StorageError as exc:
-        return CycleResult(None, str(exc), store.pending_count())
+        return Stored(None, str(exc), store.pending_count())
     except Exception as exc:  # a bug; the batch is already kept, so say so in one line
         error = f"unexpected {type(exc).__name__}: {exc}"
-        return CycleResult(None, error, store.pending_count())
+        return Stored(None, error, store.pending_count())
 
 
 @task(name="detect spikes and deliver alerts", cache_policy=NO_CACHE, persist_result=False)
@@ -83,23 +103,70 @@ def alerts_step(
     return report, None
 
 
+@task(name="publish run summary", cache_policy=NO_CACHE, persist_result=False)
+def publish_summary(
+    store: Store,
+    config: Config,
+    report: CycleReport,
+    alerts: MonitorReport | None,
+    alerts_error: str | None,
+    top: int,
+) -> CycleSummary:
+    """What this run found, as a Markdown artifact for the Prefect UI and as the value the
+    CLI prints. Publishing it may fail (a warning); the cycle is stored all the same."""
+    logger = get_run_logger()
+    summary = summarise(config, report, top)
+    try:
+        summary = replace(summary, index=index_today(store, list(config.topics)))
+        create_markdown_artifact(
+            key="tensionwatch-cycle",
+            markdown=markdown(config, summary, alerts, alerts_error),
+            description=f"tensionwatch cycle {summary.run_id[:8]}: "
+            f"{summary.new_stories} new stories",
+        )
+    except Exception as exc:
+        logger.warning("run summary: not published: %s: %s", type(exc).__name__, exc)
+    return summary
+
+
 # The parameters are the config file's path and dry_run: a Config holds feed addresses with secrets
 # from the environment in them, and Prefect stores every flow run's parameters.
 @flow(name="tensionwatch-monitor", persist_result=False)
-def monitor(config_path: str | None = None, dry_run: bool = False) -> State:
+def monitor(config_path: str | None = None, dry_run: bool = False, top: int = 5) -> State:
     """One monitoring cycle over the feeds and topics in config.yaml; `dry_run` detects
-    spikes without recording or sending alerts."""
+    spikes without recording or sending alerts; `top`: stories the summary lists."""
     config = load_config(config_path)
     store = Store.from_config(config)
-    states = read_feed_state(store, config)
-    results = fetch_all_feeds(config, states)
-    batch = parse_and_score_stories(config, results)
-    result = store_cycle(store, config, batch)
-    if result.error:
+    try:
+        with store.cycle_lock("a cycle"):
+            return _cycle(store, config, dry_run, top)
+    except CycleRunningError as exc:
+        # Not a failure: the cycle that holds the database is doing the work.
+        get_run_logger().warning("%s", exc)
+        return Cancelled(message=str(exc), data=CycleResult(None, str(exc), skipped=True))
+
+
+def _cycle(store: Store, config: Config, dry_run: bool, top: int) -> State:
+    logger = get_run_logger()
+    states = read_feed_state(store, quote(config))
+    results = fetch_all_feeds(quote(config), quote(states))
+    batch = parse_and_score_stories(quote(config), quote(results))
+    del results  # the bodies: not held while the cycle stores
+    stored = store_cycle(store, quote(config), quote(batch))
+    del batch
+    if stored.report is None:
         # A failed run in the Prefect UI; the CLI prints the one-line reason.
-        return Failed(message=f"nothing stored: {result.error}", data=result)
-    alerts, alerts_error = alerts_step(store, config, batch.run_id, dry_run)
-    result = replace(result, alerts=alerts, alerts_error=alerts_error)
+        logger.error("nothing stored: %s", stored.error)
+        result = CycleResult(None, stored.error, stored.kept_pending)
+        return Failed(message=f"nothing stored: {stored.error}", data=result)
+    alerts, alerts_error = alerts_step(store, quote(config), stored.report.batch.run_id, dry_run)
+    summary = publish_summary(
+        store, quote(config), quote(stored.report), quote(alerts), alerts_error, top
+    )
+    logger.info(log_line(summary, alerts))  # one line to grep an unattended run's log for
+    for feed, error in summary.failures:  # INFO: `run` prints them in its summary already
+        logger.info("feed %s failed: %s", feed, error)
+    result = CycleResult(summary, None, 0, alerts, alerts_error)
     return Completed(message="cycle stored", data=result)
 
 

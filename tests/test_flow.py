@@ -9,6 +9,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from tensionwatch.cli import main
+from tensionwatch.serving import load_flow
 from tests.conftest import write_config
 from tests.feedserver import Route
 
@@ -33,12 +34,12 @@ def config_path(feed_server, tmp_path):
 
 
 def test_flow_runs_a_cycle_and_returns_its_report(config_path):
-    from flows.monitor import monitor
+    monitor = load_flow("monitor.py", "monitor")
 
     state = monitor(config_path=str(config_path), return_state=True)
     assert state.is_completed()
     result = state.result()
-    assert len(result.report.new_story_ids) == 15
+    assert result.summary.new_stories == 15
     with duckdb.connect(str(config_path.parent / "tw.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stories").fetchone() == (15,)
         assert con.execute("SELECT count(*) FROM fetches WHERE outcome = 'error'").fetchone() == (
@@ -180,7 +181,7 @@ def test_a_cycle_ends_with_detection_and_a_dry_run_records_none_of_it(config_pat
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM alert_states").fetchone() == (0,)
 
-    from flows.monitor import monitor
+    monitor = load_flow("monitor.py", "monitor")
 
     result = monitor(config_path=str(config_path), return_state=True).result()
     assert result.alerts_error is None and result.alerts.alerts == []

@@ -36,6 +36,7 @@ from tensionwatch.config import Config, load_config
 from tensionwatch.cycle import CycleReport, new_batch, parse_and_score
 from tensionwatch.fetch import FAILED, OK, FetchResult, body_hash
 from tensionwatch.store import Store
+from tensionwatch.summary import summarise
 from tensionwatch.text import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
 from tensionwatch.workers import feed_workers
 from tests.conftest import write_config
@@ -174,7 +175,7 @@ def every_stored_text(config: Config) -> list[tuple[str, str, str]]:
 def summary_output(config: Config, report: CycleReport, top: int = 20) -> str:
     """What `tensionwatch run` prints after this cycle (the summary, without Prefect)."""
     out = StringIO()
-    print_summary(Console(file=out, width=200), config, report, top=top)
+    print_summary(Console(file=out, width=200), config, summarise(config, report, top))
     return out.getvalue()
 
 

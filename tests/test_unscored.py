@@ -7,6 +7,7 @@ from rich.console import Console
 from tensionwatch.cli import print_summary
 from tensionwatch.config import load_config
 from tensionwatch.store import Store
+from tensionwatch.summary import summarise
 from tests.conftest import old_database, write_config
 from tests.feedserver import Route
 from tests.test_cycle import query, run_cycle
@@ -42,7 +43,7 @@ def test_stories_in_an_uncovered_language_are_unscored_and_counted_apart(feed_se
     assert totals == [("iran_israel", 9, 2), ("tr_ru", 9, 2)]  # world's 9 read, Polish 2 not
 
     out = StringIO()
-    print_summary(Console(file=out, width=200), config, report)
+    print_summary(Console(file=out, width=200), config, summarise(config, report))
     assert "Not scored, no rules for their language: iran_israel 2 (pl 2); tr_ru 2 (pl 2)" in (
         out.getvalue()
     )

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,15 +28,14 @@ from rich.text import Text
 
 from tensionwatch import __version__
 from tensionwatch.config import DEFAULT_CONFIG, Config, config_path, load_config
-from tensionwatch.cycle import CycleReport
 from tensionwatch.errors import ConfigError, TensionwatchError
 from tensionwatch.evaluation import evaluate, load_labelled
 from tensionwatch.explanation import explain_story, plain
-from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
 from tensionwatch.query import FORMATS
 from tensionwatch.rescoring import rescore
 from tensionwatch.score import compile_topics
 from tensionwatch.store import Store
+from tensionwatch.summary import CycleSummary
 from tensionwatch.text import strip_controls
 
 DEFAULT_LABELLED_SET = "tests/data/labelled_news.jsonl"
@@ -93,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="detect spikes and show the alerts, but record and send none",
+    )
+
+    serve_ = _command(
+        commands,
+        cmd_serve,
+        "serve",
+        help="run cycles on the schedule in config.yaml, unattended",
+        description="Run the monitoring flow on config.yaml's schedule (schedule.interval_minutes "
+        "or schedule.cron in schedule.timezone), and the alert watchdog beside it, until Ctrl-C "
+        "or SIGTERM. Uses the Prefect server PREFECT_API_URL names; without one, starts a local "
+        "Prefect server on 127.0.0.1 (schedule.server_port, its home beside the database), "
+        "restarts it if it dies and stops it on the way out. Schedules are paused when serve "
+        "stops and resumed when it starts again.",
+    )
+    serve_.add_argument(
+        "--every",
+        type=parse_duration,
+        metavar="DURATION",
+        help="a cycle every DURATION (30s, 5m, 1h30m) instead of the schedule, for trying it out",
     )
 
     evaluate = _command(
@@ -573,24 +592,104 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, value in PREFECT_QUIET.items():
         if not (args.verbose and name == "PREFECT_LOGGING_LEVEL"):
             os.environ.setdefault(name, value)
+    from tensionwatch.guard import held_by
+    from tensionwatch.serving import ServeError, load_flow, running_server, temporary_server
 
-    from flows.monitor import monitor  # Prefect is imported only by commands that need it
+    if holder := held_by(config.database_path):
+        print(
+            strip_controls(
+                f"tensionwatch: another cycle is running on {config.database_path} ({holder}); "
+                "this one did nothing"
+            ),
+            file=sys.stderr,
+        )
+        return 1
 
-    state = monitor(config_path=str(path.resolve()), dry_run=args.dry_run, return_state=True)
+    # Which Prefect API the run reports to: PREFECT_API_URL (or a Prefect profile's), else the
+    # server `serve` keeps when it is up, else a temporary one for this run alone. That one is
+    # launched before Prefect is imported, so that both load at once (bench/prefect_cost.py).
+    api_url = os.environ.get("PREFECT_API_URL") or running_server(config)
+    temporary = None
+    if not api_url and "prefect" not in sys.modules:
+        with suppress(ServeError, OSError):
+            temporary = temporary_server(config)
+    try:
+        monitor = load_flow("monitor.py", "monitor")  # imports Prefect: only commands that need it
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        if temporary is not None and not PREFECT_API_URL.value():
+            try:
+                temporary.wait_until_healthy()
+                api_url = temporary.api_url
+            except ServeError:  # Prefect starts its own ephemeral API instead
+                temporary.stop()
+        with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}):
+            state = monitor(
+                config_path=str(path.resolve()),
+                dry_run=args.dry_run,
+                top=args.top,
+                return_state=True,
+            )
+    finally:
+        if temporary is not None:
+            temporary.stop()
     result = state.result(raise_on_failure=False)
     console = Console(soft_wrap=True)  # long error lines stay whole for grep and logs
-    report = getattr(result, "report", None)
-    if report is None:
+    summary = getattr(result, "summary", None)
+    if summary is None:
         error = getattr(result, "error", None) or state.message or "the cycle failed"
+        if getattr(result, "skipped", False):
+            print(f"tensionwatch: {strip_controls(error)}", file=sys.stderr)
+            return 1
         kept = getattr(result, "kept_pending", 0)
         line = f"tensionwatch: nothing stored: {error}"
         if kept:
             line += f" — {kept} fetched cycle(s) kept in pending and stored by the next run"
         print(strip_controls(line), file=sys.stderr)
         return 1
-    print_summary(console, config, report, top=args.top)
+    print_summary(console, config, summary)
     print_alerts(console, config, result.alerts, result.alerts_error)
     return 0
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `5m`, `2h`, `1h30m` or plain seconds → seconds (argparse type for --every)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"not a duration such as 30s, 5m or 1h30m: {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if not MIN_EVERY_SECONDS <= total <= 24 * 3600:
+        raise argparse.ArgumentTypeError(
+            f"must be from {MIN_EVERY_SECONDS:g} seconds to 24 hours: {text!r}"
+        )
+    return total
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+MIN_EVERY_SECONDS = 5.0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tensionwatch.serving import serve
+
+    path = config_path(args.config)
+    config = load_config(path)  # invalid config: exit 2 before anything starts
+    for name, value in PREFECT_QUIET.items():
+        if name != "PREFECT_LOGGING_LEVEL":  # an unattended run's INFO lines are its log
+            os.environ.setdefault(name, value)
+    if args.every is not None:
+        when = f"every {args.every:g} s (--every)"
+    elif config.schedule.cron:
+        when = f"on cron {config.schedule.cron!r} ({config.schedule.timezone})"
+    else:
+        when = f"every {config.schedule.interval_minutes} min"
+
+    def say(line: str) -> None:
+        print(f"tensionwatch serve: {strip_controls(line)}", flush=True)
+
+    say(f"cycles {when} with {path}; Ctrl-C or SIGTERM stops")
+    return serve(config, path.resolve(), args.every, say)
 
 
 def print_alerts(console: Console, config: Config, alerts: Any, error: str | None) -> None:
@@ -711,60 +810,44 @@ def describe_matches(matches: dict) -> str:
     return " | ".join(parts)
 
 
-def print_summary(console: Console, config: Config, report: CycleReport, top: int = 5) -> None:
-    batch = report.batch
-    outcomes = batch.outcomes
-    count = {
-        k: sum(1 for o in outcomes if o.outcome == k) for k in (OK, NOT_MODIFIED, UNCHANGED, FAILED)
-    }
-    new_ids = report.new_story_ids
+def print_summary(console: Console, config: Config, summary: CycleSummary) -> None:
+    """The summary of a stored cycle (summary.summarise) on the terminal."""
     console.print(
-        f"[bold]Cycle {batch.run_id[:8]}[/] · {len(outcomes)} feeds: "
-        f"[green]{count[OK]} ok[/], {count[NOT_MODIFIED] + count[UNCHANGED]} unchanged, "
-        f"[red]{count[FAILED]} failed[/] · {len(new_ids)} new stories"
+        f"[bold]Cycle {summary.run_id[:8]}[/] · {summary.feeds} feeds: "
+        f"[green]{summary.ok} ok[/], {summary.unchanged} unchanged, "
+        f"[red]{summary.failed} failed[/] · {summary.new_stories} new stories"
         + (
-            f" · {report.pending_stored} earlier cycle(s) stored from pending"
-            if report.pending_stored
+            f" · {summary.pending_stored} earlier cycle(s) stored from pending"
+            if summary.pending_stored
             else ""
         )
     )
-    for outcome in outcomes:
-        if outcome.failed:
-            line = Text.assemble(("  ✗ ", "red"), plain(f"{outcome.feed_id}: {outcome.error}"))
-            console.print(line, highlight=False)
-        elif outcome.warning:
-            line = Text.assemble(("  ! ", "yellow"), plain(f"{outcome.feed_id}: {outcome.warning}"))
-            console.print(line, highlight=False)
-    for note in report.notes:
+    for feed, error in summary.failures:
+        console.print(Text.assemble(("  ✗ ", "red"), plain(f"{feed}: {error}")), highlight=False)
+    for feed, warning in summary.warnings:
+        line = Text.assemble(("  ! ", "yellow"), plain(f"{feed}: {warning}"))
+        console.print(line, highlight=False)
+    for note in summary.notes:
         console.print(Text.assemble(("! ", "yellow"), plain(note)), highlight=False)
 
-    for topic in report.stale_topics:
+    for topic in summary.stale_topics:
         console.print(
             f"[yellow]Rules of {topic} changed[/]: stories stored under the old rules are not in "
             f"topic_hourly / topic_daily until `tensionwatch rescore --topic {topic}`."
         )
-    if outcomes and count[FAILED] == len(outcomes):
-        if all((o.error or "").startswith("cannot connect") for o in outcomes):
-            console.print(
-                "[bold red]No feed answered and none could be reached: the network looks "
-                "down[/] (or every address is wrong). Nothing was lost; the next cycle tries again."
-            )
-        else:
-            console.print(
-                "[bold red]No feed answered[/]: check the network and the feed addresses."
-            )
-
-    titles = {s.story_id: s for s in batch.stories}
-    new_scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
-    relevant = {name: 0 for name in config.topics}
-    for _, sc in new_scores:
-        relevant[sc.topic] += sc.relevant
+    if summary.network_down:
+        console.print(
+            "[bold red]No feed answered and none could be reached: the network looks "
+            "down[/] (or every address is wrong). Nothing was lost; the next cycle tries again."
+        )
+    elif summary.nobody_answered:
+        console.print("[bold red]No feed answered[/]: check the network and the feed addresses.")
     console.print(
         Text.assemble(
             "Relevant new stories: ",
             *[
                 piece
-                for i, (t, n) in enumerate(relevant.items())
+                for i, (t, n) in enumerate(summary.relevant.items())
                 for piece in (
                     (", " if i else ""),
                     plain(f"{config.topics[t].title} ({t}) "),
@@ -773,11 +856,7 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
             ],
         )
     )
-    unscored: dict[str, Counter[str]] = {}
-    for sid, sc in new_scores:
-        if not sc.scored:
-            unscored.setdefault(sc.topic, Counter())[titles[sid].language] += 1
-    if unscored:
+    if summary.unscored:
         console.print(
             plain(
                 "Not scored, no rules for their language: "
@@ -785,28 +864,24 @@ def print_summary(console: Console, config: Config, report: CycleReport, top: in
                     f"{topic} {sum(langs.values())} ("
                     + ", ".join(f"{lang} {n}" for lang, n in langs.most_common())
                     + ")"
-                    for topic, langs in unscored.items()
+                    for topic, langs in summary.unscored.items()
                 )
             )
         )
-    ranked = sorted((sc for sc in new_scores if sc[1].relevant), key=lambda x: -x[1].score)[:top]
-    if not ranked:
+    if not summary.top:
         return
-    table = Table(title=f"Top {len(ranked)} new stories by score", show_lines=False)
+    table = Table(title=f"Top {len(summary.top)} new stories by score", show_lines=False)
     table.add_column("score", justify="right")
     table.add_column("topic")
     table.add_column("title", overflow="fold", max_width=60)
     table.add_column("matched terms", overflow="fold", max_width=50)
-    for sid, sc in ranked:
-        terms = ", ".join(f"{m['term']}×{m['count']}" for m in sc.matches.get("signals", []))
-        actors = json.dumps(
-            {g: list(t) for g, t in sc.matches.get("actors", {}).items()}, ensure_ascii=False
-        )
+    for story in summary.top:
+        actors = json.dumps(story.actors, ensure_ascii=False)
         table.add_row(
-            f"{sc.score:.1f}",
-            sc.topic,
-            plain(titles[sid].title),
-            Text.assemble(plain(terms), "\n", (strip_controls(actors), "dim")),
+            f"{story.score:.1f}",
+            story.topic,
+            plain(story.title),
+            Text.assemble(plain(", ".join(story.terms)), "\n", (strip_controls(actors), "dim")),
         )
     console.print(table)
 

@@ -11,12 +11,14 @@ import hashlib
 import json
 import os
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from cronsim import CronSim, CronSimError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -168,7 +170,46 @@ class AlertSettings(_Strict):
 
 
 class ScheduleSettings(_Strict):
+    """When `tensionwatch serve` (and prefect.yaml's deployment) runs a cycle."""
+
     interval_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    # A cron expression (five fields, read in `timezone`) instead of the interval.
+    cron: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    timezone: str = "UTC"  # an IANA zone: when a cron's "0 6 * * *" is, and intervals' anchor
+    # `alerts --watchdog` beside the cycles under serve, every this many minutes; 0: none.
+    watchdog_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 15
+    # The local Prefect server `serve` starts when PREFECT_API_URL is not set (127.0.0.1 only).
+    server_port: Annotated[int, Field(ge=1024, le=65535)] = 4200
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, cron: str | None) -> str | None:
+        if cron is None:
+            return None
+        try:
+            CronSim(cron, datetime(2026, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"not a cron expression ({exc}): {cron!r}") from None
+        if len(cron.split()) != 5:  # Prefect's schedules read five fields, not seconds
+            raise ValueError(f"needs five fields (minute hour day month weekday): {cron!r}")
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a folder
+            raise ValueError(
+                f"not a time zone name such as UTC or Europe/Istanbul: {zone!r}"
+            ) from None
+        return zone
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ScheduleSettings:
+        if self.cron and "interval_minutes" in self.model_fields_set:
+            raise ValueError("give interval_minutes or cron, not both")
+        return self
 
 
 TermText = Annotated[str, Field(min_length=1, max_length=200)]

@@ -23,7 +23,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -36,6 +36,7 @@ from tensionwatch.cycle import CycleBatch, CycleReport
 from tensionwatch.errors import DatabaseDamagedError, DatabaseLockedError, StorageError
 from tensionwatch.events import MAX_POSTING, StoryRef, group_events, title_words
 from tensionwatch.fetch import NOT_MODIFIED, OK, UNCHANGED, FeedState
+from tensionwatch.guard import cycle_lock
 from tensionwatch.parse import Story
 from tensionwatch.pending import PendingQueue, UnreadableBatchError
 from tensionwatch.score import TopicScore
@@ -196,6 +197,10 @@ class Store:
             yield con
         finally:
             con.close()
+
+    def cycle_lock(self, what: str = "a cycle") -> AbstractContextManager[None]:
+        """One cycle (or watchdog) at a time on this database, across processes (guard.py)."""
+        return cycle_lock(self.path, what)
 
     def explain_error(self, exc: Exception, doing: str) -> StorageError:
         """A DuckDB error as a StorageError that says what is wrong and what to do."""
