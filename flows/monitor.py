@@ -28,8 +28,12 @@ from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_sco
 from tensionwatch.errors import StorageError
 from tensionwatch.fetch import FeedState, FetchResult, fetch_feeds
 from tensionwatch.guard import CycleRunningError
+from tensionwatch.serving import quiet_connection_errors
 from tensionwatch.store import Store
 from tensionwatch.summary import CycleSummary, index_today, log_line, markdown, summarise
+
+# A served flow run's log keeps one line, not a traceback, when the API's connection drops.
+quiet_connection_errors()
 
 
 @dataclass(frozen=True)

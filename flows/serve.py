@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import serve
@@ -24,20 +24,22 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
 from tensionwatch.config import ScheduleSettings, load_config
-from tensionwatch.serving import load_flow
+from tensionwatch.serving import load_flow, quiet_connection_errors
 
+GRID = datetime(2026, 1, 1, tzinfo=UTC)  # a midnight: where every interval grid starts
 ONE_AT_A_TIME = ConcurrencyLimitConfig(
     limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
 )
 
 
 def cycle_schedule(schedule: ScheduleSettings, every: float | None) -> Schedule:
-    """config.yaml's schedule (or `--every`) as a Prefect schedule."""
-    if every is not None:
-        return Interval(timedelta(seconds=every), timezone=schedule.timezone)
-    if schedule.cron:
+    """config.yaml's schedule (or `--every`) as a Prefect schedule. Intervals keep to a grid
+    from midnight (every 15 min: at :00, :15, :30, :45), whenever serve started: cycles land
+    at times an analyst can predict, and a restart does not shift them."""
+    if schedule.cron and every is None:
         return Cron(schedule.cron, timezone=schedule.timezone)
-    return Interval(timedelta(minutes=schedule.interval_minutes), timezone=schedule.timezone)
+    seconds = every if every is not None else schedule.interval_minutes * 60
+    return Interval(timedelta(seconds=seconds), anchor_date=GRID, timezone=schedule.timezone)
 
 
 def deployments(config_file: Path, every: float | None = None) -> list[RunnerDeployment]:
@@ -58,7 +60,9 @@ def deployments(config_file: Path, every: float | None = None) -> list[RunnerDep
         served.append(
             load_flow("watchdog.py", "watchdog").to_deployment(
                 name="scheduled",
-                interval=timedelta(minutes=config.schedule.watchdog_minutes),
+                schedule=Interval(
+                    timedelta(minutes=config.schedule.watchdog_minutes), anchor_date=GRID
+                ),
                 parameters=parameters,
                 concurrency_limit=ONE_AT_A_TIME,
                 description="A health alert when no cycle has been stored for a while; "
@@ -74,6 +78,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("config", nargs="?", default="config.yaml")
     parser.add_argument("--every", type=float, metavar="SECONDS", help="instead of the schedule")
     args = parser.parse_args(argv)
+    quiet_connection_errors()
     serve(*deployments(Path(args.config), args.every), pause_on_shutdown=True)
     return 0
 

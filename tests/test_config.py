@@ -134,3 +134,36 @@ def test_a_secret_in_a_partly_percent_encoded_address_is_hidden(monkeypatch, tmp
     final_url = "https://ex.example/f?t=ab%20cd/ef-%C3%A4"
     assert config.redact(final_url) == "https://ex.example/f?t=${TW_TOKEN}"
     assert config.feeds[0].public_url == "https://ex.example/f?t=${TW_TOKEN}"
+
+
+def test_schedule_problems_name_the_key():
+    assert problems_of(minimal(schedule={"cron": "every quarter"})) == [
+        "schedule.cron: not a cron expression (Wrong number of fields): 'every quarter'"
+    ]
+    assert problems_of(minimal(schedule={"cron": "*/15 * * * * *"})) == [
+        "schedule.cron: needs five fields (minute hour day month weekday): '*/15 * * * * *'"
+    ]
+    assert problems_of(minimal(schedule={"timezone": "Europe"})) == [
+        "schedule.timezone: not a time zone name such as UTC or Europe/Istanbul: 'Europe'"
+    ]
+    assert problems_of(minimal(schedule={"cron": "0 * * * *", "interval_minutes": 30})) == [
+        "schedule: give interval_minutes or cron, not both"
+    ]
+    assert problems_of(minimal(schedule={"server_port": 80})) == [
+        "schedule.server_port: must be at least 1024"
+    ]
+    fine = parse_config(minimal(schedule={"cron": "0 6 * * 1-5", "timezone": "Europe/Istanbul"}))
+    assert (fine.schedule.cron, fine.schedule.timezone) == ("0 6 * * 1-5", "Europe/Istanbul")
+
+
+def test_serve_refuses_a_bad_duration_with_exit_2(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(minimal()), encoding="utf-8")
+    for every in ("soon", "1s", "25h"):
+        done = subprocess.run(
+            [sys.executable, "-m", "tensionwatch.cli", "serve", "--config", str(path),
+             "--every", every],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, every
+        assert "--every" in done.stderr and "Traceback" not in done.stderr

@@ -18,6 +18,7 @@ ephemeral API. Nothing here imports Prefect: it is run as a program.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -75,6 +76,31 @@ def load_flow(file: str, name: str) -> Any:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return getattr(module, name)
+
+
+def quiet_connection_errors() -> None:
+    """Prefect's runner and flow runs log a whole traceback each time a connection to the API
+    drops (the server restarting, a blip): the warning line says what happened, the traceback
+    is noise in a log nobody watches. Such records keep one line, with the error's name and
+    text; every other traceback is kept. Done where records are made, because Prefect sets up
+    its handlers later; once per process."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "quiet_connection_errors", False):
+        return
+
+    def record(*args: object, **kwargs: object) -> logging.LogRecord:
+        made = make_record(*args, **kwargs)
+        error = made.exc_info[1] if made.exc_info else None
+        if error is not None and (
+            isinstance(error, OSError)
+            or type(error).__module__.split(".")[0] in ("websockets", "httpx", "httpcore")
+        ):
+            made.msg = f"{made.getMessage()} ({type(error).__name__}: {error})"
+            made.args, made.exc_info, made.exc_text = None, None, None
+        return made
+
+    record.quiet_connection_errors = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record)
 
 
 def prefect_home(config: Config) -> Path:
