@@ -17,9 +17,9 @@ from prefect.states import Completed, Failed, State
 from tensionwatch.alerting import MonitorReport
 from tensionwatch.alerting import monitor as detect_and_deliver
 from tensionwatch.config import Config, load_config
-from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_score
+from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_score, poll_feeds
 from tensionwatch.errors import StorageError
-from tensionwatch.fetch import FeedState, FetchResult, fetch_feeds
+from tensionwatch.fetch import FeedState, FetchResult
 from tensionwatch.store import Store
 
 
@@ -38,14 +38,14 @@ class CycleResult:
 # Results are never persisted: they hold feed addresses with their secrets, and whole bodies.
 @task(name="read feed state", cache_policy=NO_CACHE, persist_result=False)
 def read_feed_state(store: Store, config: Config) -> dict[str, FeedState]:
-    """Read each feed's ETag / Last-Modified / body hash for conditional GET."""
+    """Read each feed's validators for conditional GET and when it is next due."""
     return store.load_states(config)
 
 
 @task(name="fetch feeds", cache_policy=NO_CACHE, persist_result=False)
 def fetch_all_feeds(config: Config, states: dict[str, FeedState]) -> list[FetchResult]:
-    """Fetch every configured feed concurrently, politely, within the configured limits."""
-    return fetch_feeds(config.feeds, states, config.fetch)
+    """Fetch the feeds that are due concurrently, politely, within the configured limits."""
+    return poll_feeds(config, states)
 
 
 @task(name="parse and score stories", cache_policy=NO_CACHE, persist_result=False)
