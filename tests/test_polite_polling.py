@@ -433,6 +433,29 @@ def test_polling_state_survives_batches_kept_while_the_database_is_locked(feed_s
     }
 
 
+def test_a_feed_told_to_wait_is_not_asked_while_someone_holds_the_database(feed_server, tmp_path):
+    feed_server.routes["/busy.xml"] = Route(status=429, extra_headers={"Retry-After": "7200"})
+    config = configure(
+        tmp_path, feed_server, {"busy": "/busy.xml"},
+        storage={"lock_timeout_seconds": 0.2, "lock_retry_seconds": 0.05},
+    )  # fmt: skip
+    cycle(config)  # stored: the read copy holds the feed's Retry-After too
+    holder = subprocess.Popen(
+        child_command("hold", str(config.database_path)), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # The database cannot even be read: the read copy says when the feed is due.
+        with pytest.raises(DatabaseLockedError):
+            cycle(config, datetime.now(UTC) + HOUR)
+        assert feed_server.count("/busy.xml") == 1
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout:
+            holder.stdout.close()
+
+
 # --- an older database --------------------------------------------------------------------------
 
 # feed_health and runs_summary as a database of migration 008 holds them.
