@@ -24,9 +24,9 @@ from prefect.utilities.annotations import quote
 from tensionwatch.alerting import MonitorReport
 from tensionwatch.alerting import monitor as detect_and_deliver
 from tensionwatch.config import Config, load_config
-from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_score
+from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_score, poll_feeds
 from tensionwatch.errors import StorageError
-from tensionwatch.fetch import FeedState, FetchResult, fetch_feeds
+from tensionwatch.fetch import FeedState, FetchResult
 from tensionwatch.guard import CycleRunningError
 from tensionwatch.serving import quiet_connection_errors
 from tensionwatch.store import Store
@@ -62,14 +62,14 @@ class CycleResult:
 # Results are never persisted: they hold feed addresses with their secrets, and whole bodies.
 @task(name="read feed state", cache_policy=NO_CACHE, persist_result=False)
 def read_feed_state(store: Store, config: Config) -> dict[str, FeedState]:
-    """Read each feed's ETag / Last-Modified / body hash for conditional GET."""
+    """Read each feed's validators for conditional GET and when it is next due."""
     return store.load_states(config)
 
 
 @task(name="fetch feeds", cache_policy=NO_CACHE, persist_result=False)
 def fetch_all_feeds(config: Config, states: dict[str, FeedState]) -> list[FetchResult]:
-    """Fetch every configured feed concurrently, politely, within the configured limits."""
-    return fetch_feeds(config.feeds, states, config.fetch)
+    """Fetch the feeds that are due concurrently, politely, within the configured limits."""
+    return poll_feeds(config, states)
 
 
 @task(name="parse and score stories", cache_policy=NO_CACHE, persist_result=False)
@@ -168,8 +168,8 @@ def _cycle(store: Store, config: Config, dry_run: bool, top: int) -> State:
         store, quote(config), quote(stored.report), quote(alerts), alerts_error, top
     )
     logger.info(log_line(summary, alerts))  # one line to grep an unattended run's log for
-    for feed, error in summary.failures:  # INFO: `run` prints them in its summary already
-        logger.info("feed %s failed: %s", feed, error)
+    for failure in summary.failures:  # INFO: `run` prints them in its summary already
+        logger.info("feed %s failed: %s", failure.feed, failure.error)
     result = CycleResult(summary, None, 0, alerts, alerts_error)
     return Completed(message="cycle stored", data=result)
 

@@ -49,7 +49,10 @@ polled AS (
     SELECT t.topic, w.hours,
            time_bucket(to_hours(w.hours), x.started_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
                AS start,
-           count(DISTINCT x.feed_id) FILTER (WHERE x.outcome <> 'error') AS answered,
+           -- answered as store.sql's insert_polling_buckets counts it (not_due: still current)
+           count(DISTINCT x.feed_id)
+               FILTER (WHERE x.outcome IN ('ok', 'not_modified', 'unchanged', 'not_due'))
+               AS answered,
            count(DISTINCT x.feed_id)                                     AS polled
     FROM (SELECT feed_id, started_at, outcome FROM fetches
           WHERE started_at >= $since AND started_at < $until) AS x
@@ -214,8 +217,20 @@ WHERE state = 'pending' AND NOT list_contains($destinations, destination)
 RETURNING alert_id, destination;
 
 -- name: latest_runs
--- The last $n stored cycles, newest first: is the pipeline blind?
-SELECT feeds_failed, feeds_total, started_at FROM runs ORDER BY started_at DESC LIMIT $n;
+-- The last $n stored cycles, newest first: is the pipeline blind? Feeds not answering are those
+-- that failed, and those not asked because they back off, were told to wait or are retired.
+SELECT feeds_failed + coalesce(feeds_waiting, 0) + coalesce(feeds_retired, 0), feeds_total,
+       started_at
+FROM runs ORDER BY started_at DESC LIMIT $n;
+
+-- name: retired_feeds
+-- Feeds retired after 410 Gone (migration 009) among $feed_id: each raises one health alert.
+SELECT feed_id, url, retired_at FROM feeds
+WHERE retired_at IS NOT NULL AND list_contains($feed_id, feed_id)
+ORDER BY feed_id;
+
+-- name: alerts_known
+SELECT alert_id FROM alerts WHERE list_contains($alert_id, alert_id);
 
 -- name: last_stored_at
 -- When the last cycle was stored: has the pipeline stalled?

@@ -4,12 +4,22 @@
 -- hundreds of times slower in DuckDB).
 
 -- name: feed_states
--- What conditional GET needs for each feed: validators and the hash of the last body.
-SELECT feed_id, url, etag, last_modified, body_hash FROM feeds;
+-- What the next cycle needs for each feed (fetch.FeedState): validators and the hash of the
+-- last body for conditional GET, and its polling state: where it moved, its failures in a
+-- row, when it is next due and why, whether it is retired, its <ttl>.
+SELECT feed_id, url, etag, last_modified, body_hash, moved_to, consecutive_failures,
+       next_due_at, due_reason, retired_at, ttl_minutes
+FROM feeds;
+
+-- name: feed_states_before_009
+-- The same from a database a cycle of this version has not migrated yet (no polling state):
+-- its validators still spare every feed a full download on the first cycle after an upgrade.
+SELECT feed_id, url, etag, last_modified, body_hash, NULL, consecutive_failures FROM feeds;
 
 -- name: upsert_feeds
 -- Feeds as configured now. A feed keeps its fetch state when its language changes; a new
--- address drops the validators, which belong to the old one.
+-- address drops the validators and the polling state, which belong to the old one: a feed
+-- retired (410 Gone), moved, backing off or told to wait is asked at its new address now.
 INSERT INTO feeds (feed_id, url, language, added_at, outlet)
 SELECT unnest($feed_id), unnest($url), unnest($language), $now, unnest($outlet)
 ON CONFLICT (feed_id) DO UPDATE SET
@@ -17,6 +27,13 @@ ON CONFLICT (feed_id) DO UPDATE SET
     etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
     last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
     body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
+    moved_to = CASE WHEN feeds.url = excluded.url THEN feeds.moved_to END,
+    next_due_at = CASE WHEN feeds.url = excluded.url THEN feeds.next_due_at END,
+    due_reason = CASE WHEN feeds.url = excluded.url THEN feeds.due_reason END,
+    retired_at = CASE WHEN feeds.url = excluded.url THEN feeds.retired_at END,
+    ttl_minutes = CASE WHEN feeds.url = excluded.url THEN feeds.ttl_minutes END,
+    consecutive_failures = CASE WHEN feeds.url = excluded.url
+                                THEN feeds.consecutive_failures ELSE 0 END,
     url = excluded.url,
     language = excluded.language;
 
@@ -123,17 +140,19 @@ ANTI JOIN (SELECT story_id, topic, rules_version FROM story_scores
 -- ON CONFLICT: a cycle kept in the pending folder may be delivered twice after a crash.
 INSERT INTO fetches (fetch_id, run_id, feed_id, url, final_url, started_at, duration_ms,
                      attempts, outcome, status_code, bytes, entries_seen, entries_new, error,
-                     warning)
+                     warning, next_due_at, due_reason)
 SELECT unnest($fetch_id), unnest($run_id), unnest($feed_id), unnest($url), unnest($final_url),
        unnest($started_at), unnest($duration_ms), unnest($attempts), unnest($outcome),
        unnest($status_code), unnest($bytes), unnest($entries_seen), unnest($entries_new),
-       unnest($error), unnest($warning)
+       unnest($error), unnest($warning), unnest($next_due_at), unnest($due_reason)
 ON CONFLICT DO NOTHING;
 
 -- name: update_feed_states
--- After a fetch: new validators on success; on failure they stay and the failure count grows.
--- A fetch of another address than the feed's current one (a batch kept from before the
--- address changed) leaves the feed's state alone.
+-- After a fetch (feeds not asked this cycle keep their state as it is): new validators on
+-- success; on failure they stay. The polling state is the cycle's (polling.py); a batch kept
+-- by a tensionwatch from before polling ($failures NULL) counts failures as it did. A fetch of
+-- another address than the feed's current one (a batch kept from before the address changed)
+-- leaves the feed's state alone.
 UPDATE feeds SET
     title = coalesce(s.title, feeds.title),
     etag = CASE WHEN s.failed THEN feeds.etag ELSE s.etag END,
@@ -141,20 +160,31 @@ UPDATE feeds SET
     body_hash = CASE WHEN s.failed THEN feeds.body_hash ELSE s.body_hash END,
     last_fetched_at = s.fetched_at,
     last_ok_at = CASE WHEN s.failed THEN feeds.last_ok_at ELSE s.fetched_at END,
-    consecutive_failures = CASE WHEN s.failed THEN feeds.consecutive_failures + 1 ELSE 0 END
+    consecutive_failures = coalesce(
+        s.failures, CASE WHEN s.failed THEN feeds.consecutive_failures + 1 ELSE 0 END),
+    next_due_at = s.next_due_at,
+    due_reason = s.due_reason,
+    retired_at = s.retired_at,
+    moved_to = CASE WHEN s.failures IS NULL THEN feeds.moved_to ELSE s.moved_to END,
+    ttl_minutes = CASE WHEN s.failures IS NULL THEN feeds.ttl_minutes ELSE s.ttl_minutes END
 FROM (
     SELECT unnest($feed_id) AS feed_id, unnest($url) AS url, unnest($title) AS title,
            unnest($etag) AS etag,
            unnest($last_modified) AS last_modified, unnest($body_hash) AS body_hash,
-           unnest($fetched_at) AS fetched_at, unnest($failed) AS failed
+           unnest($fetched_at) AS fetched_at, unnest($failed) AS failed,
+           unnest($failures) AS failures, unnest($next_due_at) AS next_due_at,
+           unnest($due_reason) AS due_reason, unnest($retired_at) AS retired_at,
+           unnest($moved_to) AS moved_to, unnest($ttl_minutes) AS ttl_minutes
 ) AS s
 WHERE feeds.feed_id = s.feed_id AND feeds.url = s.url;
 
 -- name: insert_run
 INSERT INTO runs (run_id, started_at, finished_at, stored_at, feeds_total, feeds_ok,
-                  feeds_unchanged, feeds_failed, entries_seen, stories_new, rules_versions)
+                  feeds_unchanged, feeds_failed, entries_seen, stories_new, rules_versions,
+                  feeds_not_due, feeds_waiting, feeds_retired)
 VALUES ($run_id, $started_at, $finished_at, $stored_at, $feeds_total, $feeds_ok,
-        $feeds_unchanged, $feeds_failed, $entries_seen, $stories_new, $rules_versions)
+        $feeds_unchanged, $feeds_failed, $entries_seen, $stories_new, $rules_versions,
+        $feeds_not_due, $feeds_waiting, $feeds_retired)
 ON CONFLICT DO NOTHING;
 
 -- name: story_by_id
@@ -273,10 +303,14 @@ DELETE FROM polling_buckets WHERE bucket >= $since AND bucket < $until;
 
 -- name: insert_polling_buckets
 -- Feeds polled and feeds that answered, per bucket and feed language (coverage per topic).
+-- Every cycle accounts for every feed: a feed not due yet (`not_due`) answered as far as
+-- coverage goes, its last answer still current; one backing off, told to wait or retired
+-- (`waiting`, `retired`) was polled and did not answer, as one that failed (`error`).
 INSERT INTO polling_buckets
 SELECT w.width, date_trunc(w.width, x.started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
        f.language,
-       count(DISTINCT x.feed_id) FILTER (WHERE x.outcome <> 'error'),
+       count(DISTINCT x.feed_id)
+           FILTER (WHERE x.outcome IN ('ok', 'not_modified', 'unchanged', 'not_due')),
        count(DISTINCT x.feed_id)
 FROM (SELECT feed_id, started_at, outcome FROM fetches
       WHERE started_at >= $since AND started_at < $until) AS x

@@ -1,8 +1,10 @@
 """A real HTTP server on 127.0.0.1 (ephemeral port) serving feed files with behaviours.
 
 Routes map a path to a Route: a file (or bytes) and how to answer: ETag/Last-Modified with
-304 on a matching conditional GET, a fixed status, a delay, a redirect, gzip. Every request
-is logged, so tests can assert what the client sent (conditional headers, User-Agent).
+304 on a matching conditional GET, a fixed status (429 or 503 with a Retry-After, 410 Gone)
+and extra headers (Cache-Control), a delay, a redirect (302, or permanent: 301 / 308), gzip.
+Every request is logged, so tests can assert what the client sent (conditional headers,
+User-Agent) and how often each path was asked (`count`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Route:
     delay: float = 0.0
     conditional: bool = False  # send ETag/Last-Modified and honour If-None-Match/-Modified-Since
     redirect: str | None = None
+    redirect_status: int = 302  # 301 and 308 are permanent, 302 and 307 temporary
     gzip: bool = False
     last_modified: str = LAST_MODIFIED  # sent when conditional; If-Modified-Since compared to it
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -101,6 +104,10 @@ class FeedServer:
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
+    def count(self, path: str) -> int:
+        """How many times `path` was asked."""
+        return len(self.requests_to(path))
+
     def _answer(self, handler: BaseHTTPRequestHandler, request: Request) -> None:
         route = self.routes.get(handler.path)
         if route is None:
@@ -109,7 +116,12 @@ class FeedServer:
             time.sleep(route.delay)
         if route.redirect:
             return self._send(
-                handler, request, 302, b"", "text/plain", {"Location": route.redirect}
+                handler,
+                request,
+                route.redirect_status,
+                b"",
+                "text/plain",
+                {"Location": route.redirect, **route.extra_headers},
             )
         headers = dict(route.extra_headers)
         if route.conditional and route.status == 200:

@@ -167,3 +167,33 @@ def test_serve_refuses_a_bad_duration_with_exit_2(tmp_path):
         )  # fmt: skip
         assert done.returncode == 2, every
         assert "--every" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_user_agent_names_the_project_its_version_and_the_contact():
+    from tensionwatch import __version__
+
+    config = parse_config(minimal(fetch={"contact": "mailto:desk@example.org"}))
+    assert (
+        config.fetch.user_agent_header == f"tensionwatch/{__version__} (+mailto:desk@example.org)"
+    )
+    default = parse_config(minimal()).fetch.user_agent_header
+    assert default == f"tensionwatch/{__version__} (+https://github.com/tensionwatch/tensionwatch)"
+    whole = parse_config(minimal(fetch={"user_agent": "desk-monitor/2"}))
+    assert whole.fetch.user_agent_header == "desk-monitor/2"
+
+
+@pytest.mark.parametrize("contact", ["desk@example.org", "https://x.org/a b", "https://x.org/(a)",
+                                     "https://exämple.org", "javascript:alert(1)"])  # fmt: skip
+def test_a_contact_that_cannot_go_in_the_header_names_the_key(contact):
+    (problem,) = problems_of(minimal(fetch={"contact": contact}))
+    assert problem.startswith("fetch.contact: must be an http(s):// or mailto: address")
+
+
+def test_polling_keys_are_checked_and_named():
+    raw = minimal(polling={"min_interval_minutes": 0, "max_backoff_hours": "long"})
+    raw["feeds"][0]["interval_minutes"] = 0.5
+    assert sorted(problems_of(raw)) == [
+        "feeds[0].interval_minutes: must be at least 1",
+        "polling.max_backoff_hours: must be a number",
+        "polling.min_interval_minutes: must be at least 1",
+    ]

@@ -387,14 +387,30 @@ def test_a_garbled_retry_after_still_reports_the_server_error(raw_server, good_s
     assert hostile.error == "HTTP 503 Service Unavailable (after 2 attempts)"
 
 
-def test_a_huge_retry_after_is_capped(good_server, monkeypatch):
-    monkeypatch.setattr(fetch_module, "MAX_RETRY_AFTER_SECONDS", 0.3)
-    good_server.routes["/busy"] = Route(status=503, extra_headers={"Retry-After": "999999"})
+def test_a_short_retry_after_is_waited_for_within_the_cycle(good_server):
+    good_server.routes["/busy"] = Route(status=429, extra_headers={"Retry-After": "0"})
     settings = FAST.model_copy(update={"retries": 1, "deadline_seconds": 5})
-    hostile, _, elapsed = fetch_with_good(good_server.url("/busy"), good_server, settings)
-    assert hostile.error == "HTTP 503 Service Unavailable (after 2 attempts)"
+    hostile, _, _ = fetch_with_good(good_server.url("/busy"), good_server, settings)
+    assert hostile.error == "HTTP 429 Too Many Requests (after 2 attempts)"
+    assert hostile.status_code == 429 and hostile.retry_after == 0
     assert len(good_server.requests_to("/busy")) == 2
-    assert elapsed < 3  # waited the capped 0.3 s, not 999999 s
+
+
+def test_a_retry_after_longer_than_a_cycle_waits_ends_the_fetch_and_is_reported(
+    good_server, monkeypatch
+):
+    # Within the deadline, but longer than a cycle waits: not asked again now (it used to be
+    # asked again after the cap, long before the server said), and polling.py keeps the time.
+    monkeypatch.setattr(fetch_module, "MAX_RETRY_AFTER_SECONDS", 0.3)
+    good_server.routes["/busy"] = Route(status=503, extra_headers={"Retry-After": "2"})
+    settings = FAST.model_copy(update={"retries": 1, "deadline_seconds": 5})
+    hostile, _, _ = fetch_with_good(good_server.url("/busy"), good_server, settings)
+    assert hostile.error == (
+        "HTTP 503 Service Unavailable (after 1 attempt; not retried now: the server asked to "
+        "wait 2 s)"
+    )
+    assert hostile.status_code == 503 and hostile.retry_after == 2
+    assert len(good_server.requests_to("/busy")) == 1
 
 
 def test_a_retry_after_beyond_the_deadline_gives_up_at_once_with_the_real_reason(good_server):
@@ -407,3 +423,4 @@ def test_a_retry_after_beyond_the_deadline_gives_up_at_once_with_the_real_reason
     )
     assert len(good_server.requests_to("/busy")) == 1
     assert elapsed < settings.deadline_seconds
+    assert hostile.status_code == 503 and hostile.retry_after == 999999

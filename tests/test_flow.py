@@ -47,7 +47,9 @@ def test_flow_runs_a_cycle_and_returns_its_report(config_path):
         )
 
 
-def test_run_command_prints_the_summary_and_exits_0_despite_a_failed_feed(config_path, capsys):
+def test_run_command_prints_the_summary_and_exits_0_despite_a_failed_feed(
+    config_path, feed_server, capsys
+):
     assert main(["run", "--config", str(config_path)]) == 0
     out = capsys.readouterr().out
     assert "2 ok, 0 unchanged, 1 failed · 15 new stories" in out
@@ -56,8 +58,14 @@ def test_run_command_prints_the_summary_and_exits_0_despite_a_failed_feed(config
     assert "Top 5 new stories by score" in out
     assert "Traceback" not in out
 
+    # Run again at once: no feed is due (polling.min_interval_minutes; the failed one backs
+    # off), so none is asked, and the summary says so.
+    asked = len(feed_server.requests)
     assert main(["run", "--config", str(config_path)]) == 0
-    assert "0 ok, 2 unchanged, 1 failed · 0 new stories" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 ok, 0 unchanged, 0 failed, 2 not due, 1 waiting · 0 new stories" in out
+    assert "No feed was due" in out
+    assert len(feed_server.requests) == asked
 
 
 def test_run_command_exits_1_with_one_line_when_nothing_can_be_stored(config_path, capsys):

@@ -21,7 +21,7 @@ import duckdb
 from tensionwatch.config import AlertSettings, Config
 from tensionwatch.delivery import send
 from tensionwatch.detect import Decision, TopicState, Verdict, Window, judge, replay
-from tensionwatch.messages import compose, compose_health
+from tensionwatch.messages import compose, compose_feed_gone, compose_health
 from tensionwatch.store import Store, bulk_columns, load_statements, rows_as_dicts, sql_dir
 
 SQL = load_statements(sql_dir() / "alerts.sql")
@@ -215,6 +215,7 @@ def monitor(
         health_alert, health_state = _health(con, config, states.get(HEALTH), now)
         if health_alert:
             alerts.append(health_alert)
+        alerts += _feeds_gone(con, config, now)
         if dry_run:
             return MonitorReport(decisions, alerts, dry_run=True)
         con.execute("BEGIN TRANSACTION")
@@ -399,7 +400,7 @@ def _health(
     if blind_now and not was_blind:
         failed, total, _ = runs[0]
         why = (
-            f"{failed} of {total} feeds failed in the latest cycle, and at least "
+            f"{failed} of {total} feeds did not answer in the latest cycle, and at least "
             f"{settings.failing_share:.0%} of the feeds in each of the last "
             f"{settings.failing_cycles} cycles"
         )
@@ -411,6 +412,44 @@ def _health(
             why = f"cycles are stored again: {total - failed} of {total} feeds answered the latest"
         return _health_record("health_cleared", why, now), None
     return None, "blind" if blind_now else None
+
+
+def _feeds_gone(
+    con: duckdb.DuckDBPyConnection, config: Config, now: datetime
+) -> list[dict[str, Any]]:
+    """A health alert for each configured feed retired (410 Gone) at its configured address
+    and not alerted yet: once per retirement (its key holds the time it was retired)."""
+    addresses = {feed.name: feed.public_url for feed in config.feeds if feed.retire_when_gone}
+    try:
+        rows = con.execute(SQL["retired_feeds"], {"feed_id": list(addresses)}).fetchall()
+    except duckdb.BinderException:  # a database from before 009: nothing is retired
+        return []
+    gone = {
+        f"health/feed_gone/{feed_id}/{retired_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}": (
+            feed_id,
+            url,
+            retired_at,
+        )
+        for feed_id, url, retired_at in rows
+        if addresses.get(feed_id) == url
+    }
+    if not gone:
+        return []
+    known = {
+        row[0] for row in con.execute(SQL["alerts_known"], {"alert_id": list(gone)}).fetchall()
+    }
+    alerts = []
+    for alert_id, (feed_id, url, retired_at) in sorted(gone.items()):
+        if alert_id in known:
+            continue
+        record = _health_record(
+            "health", f"feed {feed_id} answered 410 Gone: retired until its url changes", now
+        )
+        title, text, markdown = compose_feed_gone(feed_id, url, retired_at)
+        record |= {"alert_id": alert_id, "title": title, "body_text": text,
+                   "body_markdown": markdown}  # fmt: skip
+        alerts.append(record)
+    return alerts
 
 
 def _health_record(kind: str, why: str, now: datetime) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -31,12 +31,16 @@ from tensionwatch.config import DEFAULT_CONFIG, Config, config_path, load_config
 from tensionwatch.errors import ConfigError, TensionwatchError
 from tensionwatch.evaluation import evaluate, load_labelled
 from tensionwatch.explanation import explain_story, plain
+from tensionwatch.polling import GONE, NETWORK_DOWN
 from tensionwatch.query import FORMATS
 from tensionwatch.rescoring import rescore
 from tensionwatch.score import compile_topics
 from tensionwatch.store import Store
 from tensionwatch.summary import CycleSummary
 from tensionwatch.text import strip_controls
+
+if TYPE_CHECKING:
+    from tensionwatch.status import Status
 
 DEFAULT_LABELLED_SET = "tests/data/labelled_news.jsonl"
 
@@ -279,7 +283,74 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--since", type=_utc_date, required=True, metavar="DATE")
     backtest.add_argument("--until", type=_utc_date, metavar="DATE", help="(now)")
     backtest.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _command(
+        commands,
+        cmd_status,
+        "status",
+        help="how the unattended installation is doing",
+        description="Show the last cycles and their outcome, whether the network looks down, "
+        "the feeds that are failing, waiting, retired or moved (with when each is asked next "
+        "and why), alert deliveries not sent yet, batches waiting in pending, the database's "
+        "size and the rules versions. Reads the read copy; writes nothing.",
+    )
+    feeds = commands.add_parser(
+        "feeds",
+        help="check the configured feeds",
+        description="Commands about the configured feeds. `feeds check` asks every feed once.",
+    )
+    _config_option(feeds)
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
+    feeds_commands.required = True
+    check = feeds_commands.add_parser(
+        "check",
+        help="ask every configured feed once now and show what it sends",
+        description="Fetch every configured feed once now, at its configured address, whole "
+        "(ignoring due times and validators), parse each body as a cycle does, and print per "
+        "feed: HTTP status, content type, entries, newest entry date, and the error if any. "
+        "Writes nothing. To validate a new config; exits 0 when it ran, even if feeds failed.",
+    )
+    # SUPPRESS: `feeds --config F check` keeps F (a subparser's default would replace it).
+    check.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                       help="config file (as for `feeds`)")  # fmt: skip
+    check.set_defaults(handler=cmd_feeds_check)
     return parser
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tensionwatch.status import read_status
+
+    config = load_config(args.config)
+    print_status(Console(soft_wrap=False), config, read_status(Store.from_config(config), config))
+    return 0
+
+
+def cmd_feeds_check(args: argparse.Namespace) -> int:
+    from tensionwatch.feedcheck import check_feeds
+
+    config = load_config(args.config)
+    checks = check_feeds(config)
+    console = Console(soft_wrap=False)
+    table = Table(title=f"Feeds in {config_path(args.config)}, asked once now")
+    for column in ("feed", "HTTP", "content type", "entries", "newest entry (UTC)", "error"):
+        table.add_column(column, justify="right" if column in ("HTTP", "entries") else "left",
+                         overflow="fold")  # fmt: skip
+    for c in checks:
+        newest = f"{c.newest_at.astimezone(UTC):%Y-%m-%d %H:%M}" if c.newest_at else "—"
+        problem = plain(c.error or "")
+        if c.note:
+            problem.append(("\n" if c.error else "") + strip_controls(c.note), style="dim")
+        table.add_row(
+            plain(c.feed_id), str(c.status_code or "—"), plain(c.content_type or "—"),
+            str(c.entries), newest, problem,
+        )  # fmt: skip
+    console.print(table)
+    failed = sum(c.failed for c in checks)
+    console.print(
+        plain(f"{len(checks)} feeds asked: {len(checks) - failed} answered with a feed, "
+              f"{failed} failed."),
+        highlight=False,
+    )  # fmt: skip
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -712,6 +783,137 @@ def print_alerts(console: Console, config: Config, alerts: Any, error: str | Non
         )
 
 
+def _next_try(when: datetime | None, reason: str | None) -> str:
+    """When a feed is asked next and why, for a line of output."""
+    if reason == GONE:
+        return "retired (410 Gone): not asked again until its url changes in config.yaml"
+    if when is None:
+        return "asked in the next cycle"
+    return f"next try {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({reason})"
+
+
+def _print_no_feed_answered(console: Console, why: str | None) -> None:
+    """The one verdict `run` and `status` share (cycle.no_feed_answered)."""
+    if why == "network":
+        console.print(
+            "[bold red]No feed answered and none could be reached: the network looks "
+            "down[/] (or every address is wrong). Nothing was lost; the next cycle tries again."
+        )
+    elif why == "failed":
+        console.print("[bold red]No feed answered[/]: check the network and the feed addresses.")
+
+
+def print_status(console: Console, config: Config, status: Status) -> None:
+    """`tensionwatch status`, kept to a screen: the newest cycles, the feeds that need
+    attention, undelivered alerts, the rules versions."""
+    size = status.database_bytes / 1e6
+    pending = status.pending_batches
+    console.print(
+        plain(f"Database {status.database} ({size:.1f} MB, schema {status.schema_version}); "
+              f"read from {status.read_from.name}; "
+              f"{pending} cycle{'s' * (pending != 1)} waiting in pending"
+              + (" (the database could not be written: see `tensionwatch run`)" if pending
+                 else "")),
+        highlight=False,
+    )  # fmt: skip
+    if status.schema_version < 9:
+        console.print(
+            "[yellow]This database is from an older tensionwatch[/]: the next cycle upgrades "
+            "it; feeds' polling state shows from then on."
+        )
+    last = status.last_stored_at
+    if last is None:
+        console.print("No cycle stored yet.")
+    else:
+        ago = (status.now - last).total_seconds() / 3600
+        stalled = ago >= config.alerts.stalled_hours
+        console.print(
+            Text.assemble(
+                f"Last cycle stored {last.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {ago:.1f} h ago",
+                (" — no cycle since for longer than alerts.stalled_hours: is the schedule "
+                 "running?", "bold red") if stalled else "",
+            )
+        )  # fmt: skip
+    _print_no_feed_answered(console, status.no_feed_answered)
+
+    if status.runs:
+        runs = Table(title="Latest cycles (UTC)")
+        for column in ("started", "took", "ok", "unchanged", "failed", "not due", "waiting",
+                       "retired", "new stories"):  # fmt: skip
+            runs.add_column(column, justify="left" if column == "started" else "right")
+        for r in status.runs:
+            runs.add_row(
+                f"{r['started_at'].astimezone(UTC):%m-%d %H:%M}", f"{r['duration_s']:.0f} s",
+                *(str(r[k] or 0) for k in ("feeds_ok", "feeds_unchanged", "feeds_failed",
+                                            "feeds_not_due", "feeds_waiting", "feeds_retired",
+                                            "stories_new")),
+            )  # fmt: skip
+        console.print(runs)
+
+    shown = 10
+    if status.feeds:
+        feeds = Table(title="Feeds needing attention")
+        for column in ("feed", "state", "next try (UTC)", "why", "last error / new address"):
+            feeds.add_column(column, overflow="fold", max_width=60)
+        for f in status.feeds[:shown]:
+            if f["retired_at"] is not None:
+                state = f"retired {f['retired_at'].astimezone(UTC):%Y-%m-%d}"
+                when = "never: change its url in config.yaml"
+            else:
+                failures = f["consecutive_failures"]
+                state = (f"failing ×{failures}" if failures
+                         else "unreachable" if f["due_reason"] == NETWORK_DOWN
+                         else "moved")  # fmt: skip
+                when = (f"{f['next_due_at'].astimezone(UTC):%m-%d %H:%M}" if f["next_due_at"]
+                        else "next cycle")  # fmt: skip
+            failing = f["consecutive_failures"] or f["due_reason"] == NETWORK_DOWN
+            detail = f["last_error"] if failing else None
+            if f["moved_to"]:
+                moved = f"moved to {f['moved_to']}: update config.yaml"
+                detail = f"{detail}\n{moved}" if detail else moved
+            feeds.add_row(plain(f["feed_id"]), state, when, plain(f["due_reason"] or ""),
+                          plain(detail or ""))  # fmt: skip
+        console.print(feeds)
+        if len(status.feeds) > shown:
+            console.print(f"… {len(status.feeds) - shown} more: SELECT * FROM feed_health")
+    else:
+        console.print("Feeds: none failing, waiting, retired, unreachable or moved.")
+
+    if status.deliveries:
+        console.print(
+            plain(f"Alert deliveries not sent yet: {len(status.deliveries)}"), style="bold"
+        )
+        for d in status.deliveries[:5]:
+            retry = d["next_attempt_at"]
+            console.print(
+                plain(f"  {d['title']} → {d['destination']}: {d['state']} after "
+                      f"{d['attempts']} tries"
+                      + (f", next {retry.astimezone(UTC):%m-%d %H:%M} UTC" if retry else "")
+                      + (f" ({d['last_error']})" if d["last_error"] else "")),
+                highlight=False,
+            )  # fmt: skip
+    else:
+        console.print("Alerts: every delivery sent (or none due).")
+
+    if status.rules:
+        console.print(
+            Text.assemble(
+                "Rules: ",
+                *[
+                    piece
+                    for i, r in enumerate(status.rules)
+                    for piece in (
+                        ", " if i else "",
+                        plain(f"{r['topic']} {r['rules_version']} "),
+                        ("history stale: run `tensionwatch rescore`", "yellow")
+                        if r["history_stale"]
+                        else ("current", "green"),
+                    )
+                ],
+            )
+        )
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if (args.story_id is None) == (args.text is None):
@@ -812,18 +1014,36 @@ def describe_matches(matches: dict) -> str:
 
 def print_summary(console: Console, config: Config, summary: CycleSummary) -> None:
     """The summary of a stored cycle (summary.summarise) on the terminal."""
+    not_asked = ", ".join(
+        f"{n} {label}"
+        for n, label in (
+            (summary.not_due, "not due"),
+            (summary.waiting, "waiting"),
+            (summary.retired, "retired"),
+        )
+        if n
+    )
     console.print(
         f"[bold]Cycle {summary.run_id[:8]}[/] · {summary.feeds} feeds: "
         f"[green]{summary.ok} ok[/], {summary.unchanged} unchanged, "
-        f"[red]{summary.failed} failed[/] · {summary.new_stories} new stories"
+        f"[red]{summary.failed} failed[/]"
+        + (f", {not_asked}" if not_asked else "")
+        + f" · {summary.new_stories} new stories"
         + (
             f" · {summary.pending_stored} earlier cycle(s) stored from pending"
             if summary.pending_stored
             else ""
         )
     )
-    for feed, error in summary.failures:
-        console.print(Text.assemble(("  ✗ ", "red"), plain(f"{feed}: {error}")), highlight=False)
+    for failure in summary.failures:
+        line = Text.assemble(
+            ("  ✗ ", "red"),
+            plain(f"{failure.feed}: {failure.error}"),
+            (f" — {_next_try(failure.next_due_at, failure.due_reason)}", "dim")
+            if failure.due_reason
+            else "",
+        )
+        console.print(line, highlight=False)
     for feed, warning in summary.warnings:
         line = Text.assemble(("  ! ", "yellow"), plain(f"{feed}: {warning}"))
         console.print(line, highlight=False)
@@ -835,13 +1055,12 @@ def print_summary(console: Console, config: Config, summary: CycleSummary) -> No
             f"[yellow]Rules of {topic} changed[/]: stories stored under the old rules are not in "
             f"topic_hourly / topic_daily until `tensionwatch rescore --topic {topic}`."
         )
-    if summary.network_down:
+    _print_no_feed_answered(console, summary.no_feed_answered)
+    if summary.feeds and summary.asked == 0:
         console.print(
-            "[bold red]No feed answered and none could be reached: the network looks "
-            "down[/] (or every address is wrong). Nothing was lost; the next cycle tries again."
+            f"No feed was due ({not_asked}): each is asked again when its interval, <ttl>, "
+            "Cache-Control max-age or backoff runs out (`tensionwatch status` shows when)."
         )
-    elif summary.nobody_answered:
-        console.print("[bold red]No feed answered[/]: check the network and the feed addresses.")
     console.print(
         Text.assemble(
             "Relevant new stories: ",

@@ -29,9 +29,11 @@ from pydantic import (
     model_validator,
 )
 
+from tensionwatch import __version__
 from tensionwatch.errors import ConfigError
 
 DEFAULT_CONFIG = "config.yaml"
+PROJECT_URL = "https://github.com/tensionwatch/tensionwatch"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
@@ -46,6 +48,12 @@ class Feed(_Strict):
     # Who publishes it: two feeds of one outlet count as one outlet in the index (default:
     # the feed's host without www./feeds./rss., so feeds.bbci.co.uk and www.bbci.co.uk agree).
     outlet: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # How often to ask this feed, in place of polling.min_interval_minutes (its <ttl> or
+    # Cache-Control max-age may still ask for longer; see polling.py).
+    interval_minutes: Annotated[float, Field(ge=1, le=7 * 24 * 60)] | None = None
+    # A 410 Gone retires the feed until its url changes. False: the feed is asked again (a
+    # retired one at once), and a 410 is a failure like any other (backoff).
+    retire_when_gone: bool = True
     # The url as written in config.yaml, before ${VAR} expansion (set by parse_config).
     _written_url: str | None = PrivateAttr(default=None)
 
@@ -83,9 +91,41 @@ class FetchSettings(_Strict):
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     retry_backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
-    user_agent: Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,200}$")] = (
-        "tensionwatch/0.1 (+https://github.com/tensionwatch/tensionwatch)"
-    )
+    # Who to tell when tensionwatch misbehaves towards a site: named in every request's
+    # User-Agent, `tensionwatch/<version> (+<contact>)`.
+    contact: str = PROJECT_URL
+    # The whole User-Agent header instead (printable ASCII); default: from `contact`.
+    user_agent: Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,200}$")] | None = None
+
+    @field_validator("contact")
+    @classmethod
+    def _contact_address(cls, contact: str) -> str:
+        # It goes inside the header's comment "( … )": printable ASCII, no spaces or brackets.
+        if not re.match(r"^(https?://|mailto:)[\x21-\x27\x2a-\x7e]{1,200}$", contact):
+            raise ValueError(
+                "must be an http(s):// or mailto: address in printable ASCII, without spaces "
+                "or parentheses"
+            )
+        return contact
+
+    @property
+    def user_agent_header(self) -> str:
+        """The User-Agent every request sends: the project, its version and the contact."""
+        return self.user_agent or f"tensionwatch/{__version__} (+{self.contact})"
+
+
+class PollingSettings(_Strict):
+    """When each feed is asked again (polling.py; README "Polling")."""
+
+    # A feed that answered is asked again after this long at the soonest (per feed:
+    # feeds[].interval_minutes).
+    min_interval_minutes: Annotated[float, Field(ge=1, le=7 * 24 * 60)] = 15
+    # A feed's <ttl> or Cache-Control max-age longer than this counts as this long.
+    max_interval_hours: Annotated[float, Field(gt=0, le=30 * 24)] = 24
+    # A failing feed backs off, doubling, up to this: it is asked at least this often.
+    max_backoff_hours: Annotated[float, Field(gt=0, le=30 * 24)] = 24
+    # A Retry-After longer than this (after 429 or 503) counts as this long.
+    max_retry_after_hours: Annotated[float, Field(gt=0, le=30 * 24)] = 7 * 24
 
 
 class ParseSettings(_Strict):
@@ -330,6 +370,7 @@ class Config(_Strict):
     topics: dict[Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)], Topic]
     storage: StorageSettings = StorageSettings()
     fetch: FetchSettings = FetchSettings()
+    polling: PollingSettings = PollingSettings()
     parse: ParseSettings = ParseSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     events: EventSettings = EventSettings()
@@ -354,6 +395,13 @@ class Config(_Strict):
             placeholder = self._secrets[value]
             text = text.replace(value, placeholder).replace(quote(value, safe=""), placeholder)
         return _mask_password(text)
+
+    def expand(self, text: str) -> str:
+        """The inverse of `redact` for an address stored with `${NAME}` in it (a feed's
+        remembered new address): the environment's values put back, as config.yaml does."""
+        for value, placeholder in self._secrets.items():
+            text = text.replace(placeholder, value)
+        return text
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Config:

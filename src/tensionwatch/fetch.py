@@ -1,11 +1,16 @@
 """Fetch feeds politely and concurrently; every feed's outcome comes back as a value.
 
-Polite: one User-Agent that names us, conditional GET (ETag / If-Modified-Since), a global
-and a per-host concurrency cap, capped redirects. Robust: a per-request timeout and a total
+Polite: one User-Agent that names us and a contact (`fetch.contact`), conditional GET (ETag /
+If-Modified-Since), a global and a per-host concurrency cap, capped redirects. Which feeds are
+asked at all, and when again, is polling.py's decision; this module asks the ones it is given,
+at the address it is given (a feed's remembered new address), and reports what polling needs:
+the HTTP status of a failure, Retry-After and Cache-Control max-age, and whether every
+redirect on the way was permanent (301/308). Robust: a per-request timeout and a total
 deadline per feed, a body-size cap enforced while streaming (after decompression, so a small
 gzip bomb cannot blow up memory), retries with backoff for transient failures only (timeouts,
-connection errors, 429 and 5xx), and no exception ever escapes for a single feed. Error
-texts quote what a server sent, so control characters are replaced and their length is capped.
+connection errors, 429 and 5xx; a Retry-After is waited for only when it is short and fits the
+deadline), and no exception ever escapes for a single feed. Error texts quote what a server
+sent, so control characters are replaced and their length is capped.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from tensionwatch.config import Feed, FetchSettings
+from tensionwatch.polling import max_age_seconds, retry_after_seconds
 
 OK, NOT_MODIFIED, UNCHANGED, FAILED = "ok", "not_modified", "unchanged", "error"
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+# The longest Retry-After waited for within a cycle; a longer one ends the feed's fetch now,
+# and polling.py keeps it from being asked again before then.
 MAX_RETRY_AFTER_SECONDS = 30.0
 MAX_ERROR_CHARS = 300
 MAX_REASON_CHARS = 100
@@ -45,12 +54,19 @@ _KEPT_HEADERS = ("content-type", "content-language", "etag", "last-modified")
 
 @dataclass(frozen=True, slots=True)
 class FeedState:
-    """What we remember about a feed between cycles, for conditional GET."""
+    """What we remember about a feed between cycles: validators for conditional GET, and
+    when to ask it again (polling.py). Addresses as stored: secrets hidden as `${NAME}`."""
 
-    url: str | None = None  # the address the validators came from (as stored: secrets hidden)
-    etag: str | None = None
+    url: str | None = None  # the configured address this state belongs to
+    etag: str | None = None  # validators of the address last fetched (moved_to, if set)
     last_modified: str | None = None
     body_hash: str | None = None
+    moved_to: str | None = None  # where a permanent redirect took the feed: asked from then on
+    consecutive_failures: int = 0
+    next_due_at: datetime | None = None  # None: due now (or retired: due_reason "gone")
+    due_reason: str | None = None
+    retired_at: datetime | None = None  # when it answered 410 Gone
+    ttl_minutes: int | None = None  # the <ttl> of its last parsed body
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +86,25 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait (429 / 503)
+    max_age: float | None = None  # Cache-Control max-age of the answer, seconds
+    moved_to: str | None = None  # the final address, when every redirect was 301 or 308
+    previous: FeedState = field(default_factory=FeedState)  # the state it was asked with
 
 
 class _Transient(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
+        self.status = status
         self.retry_after = retry_after
 
 
 class _Failed(Exception):
     """A permanent failure for this cycle (4xx, too large, too many redirects)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def body_hash(body: bytes) -> str:
@@ -99,10 +124,25 @@ def _clean(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
-        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+    return retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
+
+
+def _permanently_moved(response: httpx.Response) -> str | None:
+    """Where the feed now lives, when every redirect on the way was permanent (301/308)."""
+    history = response.history
+    if history and all(r.status_code in PERMANENT_REDIRECTS for r in history):
+        return str(response.url)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    final_url: str
+    body: bytes | None  # None: 304 Not Modified
+    headers: dict[str, str]  # _KEPT_HEADERS, for the parser
+    max_age: float | None
+    moved_to: str | None
 
 
 class _Inflater:
@@ -164,29 +204,32 @@ class _BodyDecoder:
 
 
 async def _request(
-    client: httpx.AsyncClient, feed: Feed, state: FeedState, settings: FetchSettings
-) -> tuple[int, str, bytes | None, dict[str, str]]:
+    client: httpx.AsyncClient, address: str, state: FeedState, settings: FetchSettings
+) -> _Answer:
     headers = {}
     if state.etag:
         headers["If-None-Match"] = state.etag
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
     try:
-        async with client.stream("GET", feed.url, headers=headers) as response:
+        async with client.stream("GET", address, headers=headers) as response:
             status = response.status_code
             final_url = str(response.url)
             kept = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
+            max_age = max_age_seconds(response.headers.get("cache-control"))
+            moved_to = _permanently_moved(response)
             if status == 304:
-                return status, final_url, None, kept
+                return _Answer(status, final_url, None, kept, max_age, moved_to)
             reason = _clean(response.reason_phrase, MAX_REASON_CHARS)
             if status in TRANSIENT_STATUS:
-                raise _Transient(f"HTTP {status} {reason}", _retry_after(response))
+                raise _Transient(f"HTTP {status} {reason}", status, _retry_after(response))
             if status >= 400:
-                raise _Failed(f"HTTP {status} {reason}")
+                raise _Failed(f"HTTP {status} {reason}", status)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > settings.max_body_bytes:
                 raise _Failed(
-                    f"body of {declared} bytes is over the {settings.max_body_bytes}-byte cap"
+                    f"body of {declared} bytes is over the {settings.max_body_bytes}-byte cap",
+                    status,
                 )
             decoder = _BodyDecoder(response.headers.get_list("content-encoding", split_commas=True))
             chunks, size = [], 0
@@ -196,13 +239,15 @@ async def _request(
                 for piece in pieces:
                     size += len(piece)
                     if size > settings.max_body_bytes:
-                        raise _Failed(f"body is over the {settings.max_body_bytes}-byte cap")
+                        raise _Failed(
+                            f"body is over the {settings.max_body_bytes}-byte cap", status
+                        )
                     chunks.append(piece)
 
             async for raw in response.aiter_raw():
                 add(decoder.decode(raw))
             add(decoder.flush())
-            return status, final_url, b"".join(chunks), kept
+            return _Answer(status, final_url, b"".join(chunks), kept, max_age, moved_to)
     except httpx.TooManyRedirects:
         raise _Failed(f"more than {settings.max_redirects} redirects") from None
     except httpx.UnsupportedProtocol as exc:
@@ -230,6 +275,7 @@ async def _request(
 async def _fetch_one(
     client: httpx.AsyncClient,
     feed: Feed,
+    address: str,
     state: FeedState,
     settings: FetchSettings,
     overall: asyncio.Semaphore,
@@ -252,6 +298,7 @@ async def _fetch_one(
                 outcome,
                 duration_ms=duration,
                 attempts=attempts,
+                previous=state,
                 **values,  # type: ignore[arg-type]
             )
 
@@ -260,14 +307,13 @@ async def _fetch_one(
                 while True:
                     attempts += 1
                     try:
-                        status, final_url, body, headers = await _request(
-                            client, feed, state, settings
-                        )
+                        answer = await _request(client, address, state, settings)
                         break
                     except _Transient as exc:
                         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+                        failed = {"status_code": exc.status, "retry_after": exc.retry_after}
                         if attempts > settings.retries:
-                            return result(FAILED, error=f"{exc} (after {tries})")
+                            return result(FAILED, error=f"{exc} (after {tries})", **failed)
                         delay = exc.retry_after
                         if delay is None:
                             delay = settings.retry_backoff_seconds * 2 ** (attempts - 1)
@@ -278,6 +324,16 @@ async def _fetch_one(
                                 FAILED,
                                 error=f"{exc} (after {tries}; not retried: the server asked to "
                                 f"wait past the {settings.deadline_seconds:g} s deadline)",
+                                **failed,
+                            )
+                        if delay > MAX_RETRY_AFTER_SECONDS:
+                            # Longer than a cycle should wait: polling.py keeps the feed
+                            # from being asked again before then.
+                            return result(
+                                FAILED,
+                                error=f"{exc} (after {tries}; not retried now: the server "
+                                f"asked to wait {delay:.0f} s)",
+                                **failed,
                             )
                         await asyncio.sleep(delay)
         except TimeoutError:
@@ -285,16 +341,19 @@ async def _fetch_one(
                 FAILED, error=f"no complete answer within {settings.deadline_seconds:g} s"
             )
         except _Failed as exc:
-            return result(FAILED, error=str(exc))
+            return result(FAILED, error=str(exc), status_code=exc.status)
         except Exception as exc:  # one feed must never fail the cycle, whatever goes wrong
             return result(FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
 
+    headers, body = answer.headers, answer.body
     common = {
-        "final_url": final_url,
-        "status_code": status,
+        "final_url": answer.final_url,
+        "status_code": answer.status,
         "headers": headers,
         "etag": headers.get("etag"),
         "last_modified": headers.get("last-modified"),
+        "max_age": answer.max_age,
+        "moved_to": answer.moved_to,
     }
     if body is None:
         # A 304 may omit the validators; the ones we sent are still the right ones.
@@ -308,9 +367,13 @@ async def _fetch_one(
 
 
 async def fetch_feeds_async(
-    feeds: Iterable[Feed], states: Mapping[str, FeedState], settings: FetchSettings
+    feeds: Iterable[Feed],
+    states: Mapping[str, FeedState],
+    settings: FetchSettings,
+    addresses: Mapping[str, str] | None = None,
 ) -> list[FetchResult]:
     feeds = list(feeds)
+    addresses = addresses or {}
     overall = asyncio.Semaphore(settings.concurrency)
     hosts: dict[str, asyncio.Semaphore] = {}
     timeout = httpx.Timeout(settings.timeout_seconds)
@@ -323,22 +386,27 @@ async def fetch_feeds_async(
         follow_redirects=True,
         max_redirects=settings.max_redirects,
         headers={
-            "User-Agent": settings.user_agent,
+            "User-Agent": settings.user_agent_header,
             "Accept": ACCEPT,
             "Accept-Encoding": ACCEPT_ENCODING,
         },
     ) as client:
         tasks = []
         for feed in feeds:
-            host = urlsplit(feed.url).netloc.lower()
+            address = addresses.get(feed.name, feed.url)
+            host = urlsplit(address).netloc.lower()
             per_host = hosts.setdefault(host, asyncio.Semaphore(settings.per_host_concurrency))
             state = states.get(feed.name, FeedState())
-            tasks.append(_fetch_one(client, feed, state, settings, overall, per_host))
+            tasks.append(_fetch_one(client, feed, address, state, settings, overall, per_host))
         return list(await asyncio.gather(*tasks))
 
 
 def fetch_feeds(
-    feeds: Iterable[Feed], states: Mapping[str, FeedState], settings: FetchSettings
+    feeds: Iterable[Feed],
+    states: Mapping[str, FeedState],
+    settings: FetchSettings,
+    addresses: Mapping[str, str] | None = None,
 ) -> list[FetchResult]:
-    """Fetch every feed once; returns one FetchResult per feed, in the order given."""
-    return asyncio.run(fetch_feeds_async(feeds, states, settings))
+    """Fetch every feed once; returns one FetchResult per feed, in the order given. A feed
+    named in `addresses` is asked there (where it moved) instead of at its configured url."""
+    return asyncio.run(fetch_feeds_async(feeds, states, settings, addresses))

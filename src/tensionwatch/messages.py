@@ -9,6 +9,7 @@ of its Markdown. Only tensionwatch's own words are formatted.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -97,6 +98,19 @@ def compose(alert: dict[str, Any], topic_title: str) -> tuple[str, str, str]:
         text.append("(none stored)")
         markdown.append("(none stored)")
     return title, "\n".join(text), "\n".join(markdown)
+
+
+def compose_feed_gone(feed_id: str, url: str, since: datetime) -> tuple[str, str, str]:
+    """(title, plain text, Markdown) of the health alert for a feed retired after 410 Gone."""
+    title = f"tensionwatch: feed {inert_text(feed_id)} is gone"
+    said = f"answered 410 Gone at {since:%Y-%m-%d %H:%M} UTC: the outlet says it is gone for good."
+    then = (
+        "It is retired and not asked again; its stories are missing from the index until its "
+        "url is changed in config.yaml (or it is removed)."
+    )
+    text = f"The feed {inert_text(feed_id)} ({inert_text(url)}) {said} {then}"
+    markdown = f"The feed **{inert_markdown(feed_id)}** ({inert_markdown(url)}) {said} {then}"
+    return title, text, markdown
 
 
 def compose_health(kind: str, why: str) -> tuple[str, str, str]:

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from tensionwatch.polling import ttl_minutes
 from tensionwatch.text import (
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
@@ -122,6 +123,12 @@ class ParsedFeed:
     title: str | None = None
     warning: str | None = None
     error: str | None = None
+    ttl_minutes: int | None = None  # the feed's RSS <ttl>: how long it may be cached
+
+    @property
+    def newest_at(self) -> datetime | None:
+        """The newest published time among its stories (feeds check prints it)."""
+        return max((s.published_at for s in self.stories if s.published_at), default=None)
 
 
 def canonical_url(url: str) -> str:
@@ -442,9 +449,11 @@ def _stories(
             stories.append(story)
     if unreadable:
         notes.append(f"{unreadable} entries could not be read and were skipped")
-    feed_title = clean_text(_text(parsed.get("feed", {}).get("title")), MAX_TITLE_CHARS) or None
+    feed = parsed.get("feed", {})
+    feed_title = clean_text(_text(feed.get("title")), MAX_TITLE_CHARS) or None
     warning = "; ".join(notes) if notes else None
-    return ParsedFeed(feed_id, stories, len(entries), feed_title, warning, error)
+    ttl = ttl_minutes(feed.get("ttl"))
+    return ParsedFeed(feed_id, stories, len(entries), feed_title, warning, error, ttl)
 
 
 def _story(

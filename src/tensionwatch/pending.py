@@ -8,9 +8,10 @@ a batch stored twice harmless). Files are plain JSON, one per cycle, written ato
 readable only by their owner (they hold what feeds said, and feed addresses).
 
 The queue is bounded: it holds at most `storage.max_pending_mb`; past that a new batch is not
-kept and the user is told. While batches wait, the newest conditional-GET state of each feed
-is kept beside them (`feed_states.json`), so cycles that cannot write still ask feeds "has
-anything changed?" instead of downloading and keeping every feed whole again. A batch file
+kept and the user is told. While batches wait, the newest state of each feed is kept beside
+them (`feed_states.json`), so cycles that cannot write still ask feeds "has anything
+changed?" instead of downloading and keeping every feed whole again, and still ask each feed
+only when it is due (a feed told to wait by Retry-After, or retired, is not asked). A batch file
 that cannot be read is moved to `unreadable/` with a warning, never retried, never fatal.
 """
 
@@ -21,7 +22,8 @@ import os
 import re
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,12 +151,12 @@ class PendingQueue:
     # -- feed state while batches wait ---------------------------------------------------------
 
     def feed_states(self) -> dict[str, FeedState]:
-        """The newest conditional-GET state of each feed in kept batches (empty if none)."""
+        """The newest state of each feed in kept batches (empty if none)."""
         if not self.paths():
             return {}
         try:
             data = json.loads((self.folder / STATES_FILE).read_text(encoding="utf-8"))
-            return {str(feed_id): FeedState(**state) for feed_id, state in data.items()}
+            return {str(feed_id): _state(state) for feed_id, state in data.items()}
         except Exception:  # missing or damaged, whatever is in it: feeds are fetched whole again
             return {}
 
@@ -163,12 +165,30 @@ class PendingQueue:
         merged.update(states)
         with suppress(OSError):  # an optimisation: losing it costs one full fetch per feed
             self._ensure_folder()
-            text = json.dumps({k: asdict(v) for k, v in merged.items()}, ensure_ascii=False)
+            text = json.dumps(
+                {k: asdict(v) for k, v in merged.items()}, ensure_ascii=False, default=_iso
+            )
             _write_atomically(self.folder / STATES_FILE, text)
 
     def forget_feed_states(self) -> None:
         with suppress(OSError):
             (self.folder / STATES_FILE).unlink()
+
+
+_STATE_TIMES = frozenset(f.name for f in fields(FeedState) if f.name.endswith("_at"))
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _state(data: dict[str, Any]) -> FeedState:
+    """A FeedState from feed_states.json (one written before polling lacks its fields)."""
+    return FeedState(
+        **{k: datetime.fromisoformat(v) if k in _STATE_TIMES and v else v for k, v in data.items()}
+    )
 
 
 def _megabytes(size: int) -> str:

@@ -35,10 +35,11 @@ from tensionwatch.config import Config, EventSettings
 from tensionwatch.cycle import CycleBatch, CycleReport
 from tensionwatch.errors import DatabaseDamagedError, DatabaseLockedError, StorageError
 from tensionwatch.events import MAX_POSTING, StoryRef, group_events, title_words
-from tensionwatch.fetch import NOT_MODIFIED, OK, UNCHANGED, FeedState
+from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED, FeedState
 from tensionwatch.guard import cycle_lock
 from tensionwatch.parse import Story
 from tensionwatch.pending import PendingQueue, UnreadableBatchError
+from tensionwatch.polling import NOT_DUE, RETIRED, WAITING
 from tensionwatch.score import TopicScore
 
 
@@ -279,23 +280,26 @@ class Store:
     # -- cycle -------------------------------------------------------------------------------
 
     def load_states(self, config: Config) -> dict[str, FeedState]:
-        """Conditional-GET state per configured feed: stored, updated by batches still pending.
+        """State per configured feed (validators, polling): stored, updated by batches still
+        pending.
 
         Never waits for the lock and never fails: a feed without a usable state is fetched
-        whole. A state whose address is not the feed's configured address now is dropped, so
-        a moved feed is never asked "changed since?" with another address's validators.
+        whole, and due now. When another process holds the database, the read copy (written
+        after the last stored cycle) stands in for it, so a feed told to wait (Retry-After)
+        or retired is not asked because an analyst holds the file. A state whose address is
+        not the feed's configured address now is dropped, so a moved feed is never asked
+        "changed since?" with another address's validators.
         """
         states: dict[str, FeedState] = {}
-        if self.path.exists():
+        sources = [self.path]
+        if self.read_copy:
+            sources.append(self.read_copy_path)
+        for source in sources:
             try:
-                with self.connect(read_only=True, wait=False) as con:
-                    ((has_feeds,),) = con.execute(
-                        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feeds'"
-                    ).fetchall()
-                    rows = con.execute(self.sql["feed_states"]).fetchall() if has_feeds else []
-                states = {row[0]: FeedState(*row[1:]) for row in rows}
+                states = self._stored_states(source)
+                break
             except (StorageError, duckdb.Error):
-                pass  # locked or damaged: the write step says which
+                continue  # locked or damaged: the write step says which
         states.update(self.queue.feed_states())
         addresses = {feed.name: feed.public_url for feed in config.feeds}
         return {
@@ -303,6 +307,21 @@ class Store:
             for feed_id, state in states.items()
             if feed_id in addresses and state.url == addresses[feed_id]
         }
+
+    def _stored_states(self, path: Path) -> dict[str, FeedState]:
+        if not path.exists():
+            return {}
+        with self.connect(read_only=True, wait=False, path=path) as con:
+            ((has_feeds,),) = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feeds'"
+            ).fetchall()
+            if not has_feeds:
+                return {}
+            try:
+                rows = con.execute(self.sql["feed_states"]).fetchall()
+            except duckdb.BinderException:  # before migration 009: no polling state yet
+                rows = con.execute(self.sql["feed_states_before_009"]).fetchall()
+        return {row[0]: FeedState(*row[1:]) for row in rows}
 
     def store_cycle(self, config: Config, batch: CycleBatch) -> CycleReport:
         """Store this cycle, and every cycle kept from earlier failed writes, oldest first.
@@ -516,8 +535,9 @@ class Store:
             columns = bulk_columns(outcomes, extra={"run_id": batch.run_id})
             columns["entries_new"] = [new_per_feed.get(o.feed_id, 0) for o in outcomes]
             con.execute(self.sql["insert_fetches"], {k: columns[k] for k in _FETCH_COLUMNS})
-            # Feeds removed from config.yaml since a pending batch was made are left alone.
-            kept = [o for o in outcomes if o.feed_id in configured]
+            # Feeds removed from config.yaml since a pending batch was made are left alone, and
+            # so are feeds not asked this cycle: their state is as it was.
+            kept = [o for o in outcomes if o.feed_id in configured and o.asked]
             con.execute(
                 self.sql["update_feed_states"],
                 {
@@ -529,6 +549,12 @@ class Store:
                     "body_hash": [o.body_hash for o in kept],
                     "fetched_at": [o.started_at for o in kept],
                     "failed": [o.failed for o in kept],
+                    "failures": [o.failures for o in kept],
+                    "next_due_at": [o.next_due_at for o in kept],
+                    "due_reason": [o.due_reason for o in kept],
+                    "retired_at": [o.retired_at for o in kept],
+                    "moved_to": [o.moved_to for o in kept],
+                    "ttl_minutes": [o.ttl_minutes for o in kept],
                 },
             )
         story_days = {_utc_day(s.event_at) for s in stories}
@@ -556,7 +582,10 @@ class Store:
                 "feeds_total": len(outcomes),
                 "feeds_ok": count[OK],
                 "feeds_unchanged": count[NOT_MODIFIED] + count[UNCHANGED],
-                "feeds_failed": len(outcomes) - count[OK] - count[NOT_MODIFIED] - count[UNCHANGED],
+                "feeds_failed": count[FAILED],
+                "feeds_not_due": count[NOT_DUE],
+                "feeds_waiting": count[WAITING],
+                "feeds_retired": count[RETIRED],
                 "entries_seen": sum(o.entries_seen for o in outcomes),
                 "stories_new": len(stories),
                 "rules_versions": json.dumps(batch.rules_versions),
@@ -773,6 +802,8 @@ _FETCH_COLUMNS = (
     "entries_new",
     "error",
     "warning",
+    "next_due_at",
+    "due_reason",
 )
 
 
@@ -820,12 +851,9 @@ def _class_points(score: TopicScore, kind: str) -> float:
 
 
 def _feed_states(batch: CycleBatch) -> list[tuple[str, FeedState]]:
-    """Each feed's conditional-GET state after this batch (failed fetches change nothing)."""
-    return [
-        (o.feed_id, FeedState(o.url, o.etag, o.last_modified, o.body_hash))
-        for o in batch.outcomes
-        if not o.failed
-    ]
+    """Each asked feed's state after this batch (a failed fetch keeps the validators it was
+    asked with, and counts for polling; a feed not asked keeps its state as it was)."""
+    return [(o.feed_id, o.state()) for o in batch.outcomes if o.asked]
 
 
 def bulk_columns(rows: list[Any], extra: dict[str, Any]) -> dict[str, list[Any]]:

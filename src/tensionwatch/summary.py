@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tensionwatch.config import Config
-from tensionwatch.cycle import CycleReport
+from tensionwatch.cycle import CycleReport, no_feed_answered
 from tensionwatch.fetch import FAILED, NOT_MODIFIED, OK, UNCHANGED
 from tensionwatch.messages import inert_markdown, inert_text, safe_link
+from tensionwatch.polling import NOT_DUE, RETIRED, WAITING
 from tensionwatch.store import Store, load_statements, sql_dir
 
 SQL = load_statements(sql_dir() / "summary.sql")
@@ -29,6 +31,14 @@ class TopStory:
     url: str | None
     terms: list[str]
     actors: dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFailure:
+    feed: str
+    error: str
+    next_due_at: datetime | None  # when it is asked again (polling.py), and why
+    due_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,25 +60,32 @@ class CycleSummary:
     ok: int
     unchanged: int
     failed: int
+    not_due: int  # not asked: healthy, its interval has not run out
+    waiting: int  # not asked: backing off, or told to wait by the server
+    retired: int  # not asked: it answered 410 Gone
     new_stories: int
     pending_stored: int
-    failures: list[tuple[str, str]]  # (feed, error)
+    failures: list[FeedFailure]
     warnings: list[tuple[str, str]]  # (feed, warning)
     notes: list[str]
     stale_topics: list[str]
     relevant: dict[str, int]  # topic → relevant new stories
     unscored: dict[str, Counter[str]]  # topic → language → new stories not scored
     top: list[TopStory]
-    network_down: bool  # every feed failed, none could even be connected to
-    nobody_answered: bool  # every feed failed
+    # Why no feed asked answered (cycle.no_feed_answered): "network" (none could even be
+    # reached), "failed", or None.
+    no_feed_answered: str | None
     index: list[TopicIndex] = field(default_factory=list)
+
+    @property
+    def asked(self) -> int:
+        return self.feeds - self.not_due - self.waiting - self.retired
 
 
 def summarise(config: Config, report: CycleReport, top: int = 5) -> CycleSummary:
     batch = report.batch
     outcomes = batch.outcomes
     count = Counter(o.outcome for o in outcomes)
-    failed = sum(1 for o in outcomes if o.outcome == FAILED)
     new_ids = report.new_story_ids
     stories = {s.story_id: s for s in batch.stories}
     new_scores = [(sid, sc) for sid, sc in batch.scores if sid in new_ids]
@@ -79,16 +96,22 @@ def summarise(config: Config, report: CycleReport, top: int = 5) -> CycleSummary
         if not sc.scored:
             unscored.setdefault(sc.topic, Counter())[stories[sid].language] += 1
     ranked = sorted((x for x in new_scores if x[1].relevant), key=lambda x: -x[1].score)[:top]
-    nobody = bool(outcomes) and failed == len(outcomes)
     return CycleSummary(
         run_id=batch.run_id,
         feeds=len(outcomes),
         ok=count[OK],
         unchanged=count[NOT_MODIFIED] + count[UNCHANGED],
-        failed=failed,
+        failed=count[FAILED],
+        not_due=count[NOT_DUE],
+        waiting=count[WAITING],
+        retired=count[RETIRED],
         new_stories=len(new_ids),
         pending_stored=report.pending_stored,
-        failures=[(o.feed_id, o.error or "") for o in outcomes if o.failed],
+        failures=[
+            FeedFailure(o.feed_id, o.error or "", o.next_due_at, o.due_reason)
+            for o in outcomes
+            if o.failed
+        ],
         warnings=[(o.feed_id, o.warning) for o in outcomes if not o.failed and o.warning],
         notes=list(report.notes),
         stale_topics=list(report.stale_topics),
@@ -105,8 +128,7 @@ def summarise(config: Config, report: CycleReport, top: int = 5) -> CycleSummary
             )
             for sid, sc in ranked
         ],
-        network_down=nobody and all((o.error or "").startswith("cannot connect") for o in outcomes),
-        nobody_answered=nobody,
+        no_feed_answered=no_feed_answered((o.outcome, o.error) for o in outcomes),
     )
 
 
@@ -115,7 +137,8 @@ def log_line(summary: CycleSummary, alerts: Any = None) -> str:
     parts = [
         f"cycle stored run={summary.run_id[:8]}",
         f"feeds={summary.feeds} ok={summary.ok} unchanged={summary.unchanged} "
-        f"failed={summary.failed} new={summary.new_stories}",
+        f"failed={summary.failed} not_due={summary.not_due} waiting={summary.waiting} "
+        f"retired={summary.retired} new={summary.new_stories}",
         *[f"relevant.{topic}={n}" for topic, n in summary.relevant.items()],
     ]
     if alerts is not None:
@@ -138,7 +161,8 @@ def markdown(
         f"## Cycle {summary.run_id[:8]}",
         "",
         f"**Feeds:** {summary.feeds} · {summary.ok} ok · {summary.unchanged} unchanged · "
-        f"{summary.failed} failed · **{summary.new_stories} new stories**"
+        f"{summary.failed} failed · {summary.not_due} not due · {summary.waiting} waiting · "
+        f"{summary.retired} retired · **{summary.new_stories} new stories**"
         + (
             f" · {summary.pending_stored} earlier cycle(s) stored from pending"
             if summary.pending_stored
@@ -146,12 +170,20 @@ def markdown(
         ),
         "",
     ]
-    if summary.network_down:
+    if summary.no_feed_answered == "network":
         lines += ["**No feed could be reached: the network looks down.**", ""]
-    elif summary.nobody_answered:
+    elif summary.no_feed_answered:
         lines += ["**No feed answered.**", ""]
-    for feed, error in summary.failures:
-        lines.append(f"- failed: `{inert_text(feed)}`: {inert_markdown(error)}")
+    for failure in summary.failures:
+        when = (
+            f" (asked again {failure.next_due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC: "
+            f"{inert_markdown(failure.due_reason)})"
+            if failure.next_due_at and failure.due_reason
+            else ""
+        )
+        lines.append(
+            f"- failed: `{inert_text(failure.feed)}`: {inert_markdown(failure.error)}{when}"
+        )
     for note in summary.notes:
         lines.append(f"- note: {inert_markdown(note)}")
     if summary.failures or summary.notes:
