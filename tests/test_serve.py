@@ -33,8 +33,9 @@ def free_port() -> int:
 
 
 def serve_env() -> dict[str, str]:
-    # No PREFECT_API_URL: serve must start its own server.
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    # No PREFECT_API_URL: serve must start its own server. No PREFECT_* setting left behind by
+    # another test in this process either (an in-process `run` sets the logging level).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
