@@ -16,6 +16,11 @@ How fresh the copy is: it is published at the end of every stored cycle, so read
 one cycle behind (schedule.interval_minutes) plus the copy time.
 
     .venv/bin/python bench/read_copy.py [--stories 1000000 --repeat 5]
+    .venv/bin/python bench/read_copy.py --database DB --workdir DIR   # a copy of DB, in DIR
+
+The second form times the same steps on a copy of an existing database (bench/query.py
+--keep builds one of 10 million stories) placed in DIR: put DIR on a filesystem that clones
+files (btrfs, XFS) to see the copy's cost there (store.copy_whole_file says which way it went).
 
 No network is used.
 """
@@ -40,7 +45,7 @@ from tensionwatch.cycle import CycleBatch  # noqa: E402
 from tensionwatch.parse import Story  # noqa: E402
 from tensionwatch.rescoring import rescore  # noqa: E402
 from tensionwatch.score import compile_topics, score_story  # noqa: E402
-from tensionwatch.store import Store  # noqa: E402
+from tensionwatch.store import Store, copy_whole_file  # noqa: E402
 
 
 def small_batch(config, rules, n: int, round_: int) -> CycleBatch:
@@ -59,18 +64,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stories", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database", help="time a copy of this database instead of building")
+    parser.add_argument("--workdir", help="where the database (or the copy) lives (a temp dir)")
     args = parser.parse_args()
     config = load_config(ROOT / "config.yaml")
     rules = compile_topics(config.topics)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         db = Path(tmp) / "tensionwatch.duckdb"
         started = time.monotonic()
-        build_db(db, args.stories, 20240821)
+        if args.database:
+            with open(args.database, "rb") as source, open(db, "wb") as target:
+                copy_whole_file(source, target)
+        else:
+            build_db(db, args.stories, 20240821)
         plain, copying = Store(db), Store(db, read_copy=True)
-        rescore(plain, config)
+        if not args.database:
+            rescore(plain, config)
+        with open(db, "rb") as source, open(Path(tmp) / "probe", "wb") as target:
+            method = copy_whole_file(source, target)
+        (Path(tmp) / "probe").unlink()
         print(
-            f"built {args.stories:,} scored stories in {time.monotonic() - started:.0f} s; "
-            f"{db_size_mb(db):.0f} MB",
+            f"database ready in {time.monotonic() - started:.0f} s; {db_size_mb(db):.0f} MB; "
+            f"this filesystem copies it by {method}",
             flush=True,
         )
         times: dict[str, list[float]] = {"store": [], "store+copy": [], "copy alone": []}

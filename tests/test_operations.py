@@ -10,6 +10,7 @@ from tensionwatch import __version__
 from tensionwatch.cli import main
 from tensionwatch.config import load_config
 from tensionwatch.cycle import new_batch
+from tensionwatch.guard import cycle_lock
 from tensionwatch.store import Store
 from tests.conftest import old_database, write_config
 from tests.feedserver import Route
@@ -64,6 +65,12 @@ def test_status_shows_cycles_and_the_feeds_that_need_attention_with_when_and_why
     assert "world" not in lines
     assert "iran_israel" in out and "current" in out
     assert "network looks down" not in out
+    assert "no `tensionwatch serve` is up for this database" in out
+    assert "A cycle is running now" not in out
+
+    with cycle_lock(config.database_path, "a cycle"):  # as a running cycle holds it
+        assert main(["status", "--config", str(path)]) == 0
+    assert "A cycle is running now: a cycle, pid " in capsys.readouterr().out
 
 
 def test_status_says_when_the_network_looked_down_and_what_waits_in_pending(tmp_path, capsys, wide):

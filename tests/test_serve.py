@@ -197,3 +197,11 @@ def test_run_beside_serve_uses_its_server(feed_server, tmp_path):
             timeout=30,
         )
         assert len(manual) == 1
+        status = subprocess.run(
+            [TENSIONWATCH, "status", "--config", str(config)],
+            env={**serve_env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert f"`tensionwatch serve` is up (Prefect UI at {api.removesuffix('/api')})" in (
+            status.stdout
+        )

@@ -816,6 +816,17 @@ def print_status(console: Console, config: Config, status: Status) -> None:
                  else "")),
         highlight=False,
     )  # fmt: skip
+    if status.serve_api:
+        ui = status.serve_api.removesuffix("/api")
+        console.print(plain(f"Schedule: `tensionwatch serve` is up (Prefect UI at {ui})"))
+    else:
+        console.print(
+            "Schedule: no `tensionwatch serve` is up for this database (cycles run when "
+            "`tensionwatch run` is called, or from a Prefect worker)",
+            highlight=False,
+        )
+    if status.cycle_running:
+        console.print(plain(f"A cycle is running now: {status.cycle_running}"), highlight=False)
     if status.schema_version < 9:
         console.print(
             "[yellow]This database is from an older tensionwatch[/]: the next cycle upgrades "

@@ -1,5 +1,5 @@
-"""Where an unattended installation stands, for `tensionwatch status`: the latest cycles and
-their outcome, whether the network looks down, the feeds that are failing, waiting, retired
+"""Where an unattended installation stands, for `tensionwatch status`: whether `serve` runs
+the schedule and whether a cycle is running now, the latest cycles and their outcome, whether the network looks down, the feeds that are failing, waiting, retired
 or moved (with when each is asked next and why), alert deliveries not sent yet, pending
 batches, the database's size and the rules versions. Read from the read copy
 (Store.reading) and the pending folder; written nowhere. Plain values for the CLI to print.
@@ -16,6 +16,8 @@ import duckdb
 
 from tensionwatch.config import Config
 from tensionwatch.cycle import no_feed_answered
+from tensionwatch.guard import held_by
+from tensionwatch.serving import running_server
 from tensionwatch.store import Store, load_statements, rows_as_dicts, sql_dir
 
 SQL = load_statements(sql_dir() / "status.sql")
@@ -35,6 +37,8 @@ class Status:
     feeds: list[dict[str, Any]] = field(default_factory=list)  # needing attention
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # not sent yet
     rules: list[dict[str, Any]] = field(default_factory=list)  # current version per topic
+    serve_api: str | None = None  # the Prefect API of the `serve` that runs the schedule, if up
+    cycle_running: str | None = None  # who holds the cycle lock now (guard.held_by), if anyone
 
     @property
     def last_stored_at(self) -> datetime | None:
@@ -66,6 +70,8 @@ def read_status(store: Store, config: Config, runs: int = 5, now: datetime | Non
         feeds=feeds,
         deliveries=deliveries,
         rules=rules,
+        serve_api=running_server(config),
+        cycle_running=held_by(store.path),
     )
 
 
