@@ -120,15 +120,15 @@ ANTI JOIN (SELECT story_id, topic, rules_version FROM story_scores
   USING (story_id, topic, rules_version);
 
 -- name: insert_fetches
--- ON CONFLICT: a cycle kept in the pending folder may be delivered twice after a crash.
+-- A cycle kept in the pending folder and delivered twice after a crash is skipped whole
+-- (run_is_stored), so no fetch is stored twice (fetches has no key index: migration 010).
 INSERT INTO fetches (fetch_id, run_id, feed_id, url, final_url, started_at, duration_ms,
                      attempts, outcome, status_code, bytes, entries_seen, entries_new, error,
                      warning)
 SELECT unnest($fetch_id), unnest($run_id), unnest($feed_id), unnest($url), unnest($final_url),
        unnest($started_at), unnest($duration_ms), unnest($attempts), unnest($outcome),
        unnest($status_code), unnest($bytes), unnest($entries_seen), unnest($entries_new),
-       unnest($error), unnest($warning)
-ON CONFLICT DO NOTHING;
+       unnest($error), unnest($warning);
 
 -- name: update_feed_states
 -- After a fetch: new validators on success; on failure they stay and the failure count grows.

@@ -356,3 +356,43 @@ def test_feed_health_counts_stories_per_day_over_the_fetch_logs_kept(archive):
     for feed in ("wire", "daily"):  # 60 days of fetches kept, as many stories a day as before
         assert after[feed] == pytest.approx(before[feed], rel=0.25), feed
     assert after["haber"] == before["haber"] == 0
+
+
+def test_a_backtest_reaching_before_the_pruned_fetch_logs_says_so(archive, capsys):
+    config, _ = archive
+    config_file = str(config.base_dir / "config.yaml")
+    since = (TODAY - timedelta(days=30)).date().isoformat()
+    assert main(["alerts", "--config", config_file, "backtest", "--since", since]) == 0
+    assert "pruned" not in capsys.readouterr().err  # nothing pruned yet
+    prune(Store.from_config(config), config, now=NOW)
+    assert main(["alerts", "--config", config_file, "backtest", "--since", since]) == 0
+    err = capsys.readouterr().err  # 30 days back and the detector's 56 days before: pruned
+    assert f"fetch logs before {FETCHES_BEFORE:%Y-%m-%d} were pruned" in err
+    later = (TODAY - timedelta(days=2)).date().isoformat()
+    assert main(["alerts", "--config", config_file, "backtest", "--since", later]) == 0
+    assert "pruned" not in capsys.readouterr().err  # its reach starts after the horizon
+
+
+def test_a_database_of_an_earlier_release_migrates_with_its_fetches(tmp_path):
+    from tests.conftest import old_database
+
+    path = tmp_path / "old.duckdb"
+    with old_database(path, 8) as con:
+        con.execute(
+            "INSERT INTO fetches SELECT 'f' || i, 'r', 'wire', 'u', NULL, TIMESTAMPTZ '2026-01-01'"
+            " + to_hours(i), 10, 1, 'ok', 200, 100, 3, 1, NULL, NULL FROM range(100) t(i)"
+        )
+        before = con.execute("SELECT * FROM fetches ORDER BY ALL").fetchall()
+    store = Store(path)
+    with store.connect() as con:
+        store.migrate(con)
+        assert con.execute("SELECT * FROM fetches ORDER BY ALL").fetchall() == before
+        keys = con.execute(
+            "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        assert ("fetches",) not in keys and ("stories",) in keys  # stories keeps its key
+        con.execute(
+            "INSERT INTO stories VALUES ('s', 'wire', 'r', 'A headline', NULL, NULL, NULL, NULL,"
+            " now(), now(), 'en')"
+        )  # a story whose text was pruned
+        assert con.execute("SELECT count(*) FROM prunes").fetchall() == [(0,)]

@@ -346,7 +346,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from tensionwatch.alerting import backtest, latest_verdicts, recent_alerts, send_test, watchdog
+    from tensionwatch.alerting import (
+        backtest,
+        history_needed,
+        latest_verdicts,
+        recent_alerts,
+        send_test,
+        watchdog,
+    )
+    from tensionwatch.retention import pruned_before
 
     config = load_config(args.config)
     store = Store.from_config(config)
@@ -392,6 +400,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print("tensionwatch alerts backtest: --until must be after --since", file=sys.stderr)
         return 2
     found = backtest(store, config, args.since, args.until)
+    _, logs_before = pruned_before(store)
+    if logs_before is not None and args.since - history_needed(config.alerts) < logs_before:
+        print(
+            f"tensionwatch: note: the fetch logs before {logs_before:%Y-%m-%d} were pruned "
+            "(retention.fetch_log_days): windows before then have no known coverage, so they "
+            "raise no alert and are left out of baselines",
+            file=sys.stderr,
+        )
     columns = ["topic", "kind", "window_start", "window_end", "severity", "z", "value",
                "baseline_median", "top_stories"]  # fmt: skip
     rows = [

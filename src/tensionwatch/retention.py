@@ -95,13 +95,15 @@ def prune_if_due(store: Store, config: Config, now: datetime | None = None) -> P
     return _prune(store, config, now or datetime.now(UTC), False, False, every=every)
 
 
-def removed_before(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
+def pruned_before(store: Store) -> tuple[datetime | None, datetime | None]:
     """Up to when prunes removed story text and fetch logs (None: never), for readers of old
-    history. A database (or read copy) from before migration 010 has never been pruned."""
-    try:
-        ((text, fetches),) = con.execute(SQL["horizons"]).fetchall()
-    except duckdb.CatalogException:
-        return None, None
+    history; read where readers read (Store.reading). A database (or read copy) from before
+    migration 010 has never been pruned."""
+    with store.reading() as con:
+        try:
+            ((text, fetches),) = con.execute(SQL["horizons"]).fetchall()
+        except duckdb.CatalogException:
+            return None, None
     return text, fetches
 
 
