@@ -279,6 +279,17 @@ def test_a_locked_database_is_one_line_and_exit_1(archive, capsys):
     assert tables(config.database_path) == before
 
 
+def test_no_database_yet_is_one_line_and_exit_1_and_none_is_made(tmp_path, capsys):
+    config_file = write_config(tmp_path, [{"name": "wire", "url": "http://127.0.0.1:9/w.xml"}])
+    config = load_config(config_file)
+    for extra in ([], ["--dry-run"], ["--compact"]):
+        assert main(["prune", "--config", str(config_file), *extra]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert "no database at" in line and "tensionwatch run" in line
+    assert prune_if_due(Store.from_config(config), config) is None
+    assert not config.database_path.exists()
+
+
 def test_bad_retention_config_names_the_key(tmp_path, capsys):
     feeds = [{"name": "wire", "url": "http://127.0.0.1:9/wire.xml"}]
     cases = {

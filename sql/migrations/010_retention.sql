@@ -17,10 +17,11 @@ CREATE TABLE prunes (
     fetches_removed      BIGINT NOT NULL
 );
 
--- fetches loses its primary key. The key's index held a random UUID per fetch: on a year's
+-- fetches loses its primary key. The key's index held a random UUID per fetch: on 419 days of
 -- fetch logs (13.4 million rows: 334 feeds every 15 minutes) it took 1.1 GB, more than twice
--- the table itself (0.46 GB), and deleting the pruned rows from it took 90 s and 1.9 GB of
--- memory, against 0.3 s without it (bench/size.py). Nothing looks a fetch up by its id: a
+-- the table itself (0.46 GB), and 2.2 GB when written in batches as cycles write; deleting a
+-- prune's rows from it took 70-90 s and 1.9 GB of memory, against 0.3 s without it
+-- (bench/size.py, bench/RESULTS.md). Nothing looks a fetch up by its id: a
 -- batch stored twice after a crash is skipped whole (store.sql, run_is_stored). DuckDB cannot
 -- drop a key, so the table is copied; a column count that differs fails here, loudly.
 CREATE TABLE fetches_new (

@@ -85,11 +85,12 @@ def prune(
 
 def prune_if_due(store: Store, config: Config, now: datetime | None = None) -> PruneReport | None:
     """The scheduled prune: prune unless the last one was less than
-    `retention.prune_every_hours` ago (None then, and when retention keeps everything). Raises
+    `retention.prune_every_hours` ago (None then, when retention keeps everything, and when
+    there is no database yet). Raises
     StorageError (DatabaseLockedError: the file is held elsewhere) when the database cannot be
     written; nothing is recorded then, so the next call tries again."""
     kept = config.retention
-    if kept.story_text_days is None and kept.fetch_log_days is None:
+    if (kept.story_text_days is None and kept.fetch_log_days is None) or not store.path.exists():
         return None
     every = timedelta(hours=kept.prune_every_hours)
     return _prune(store, config, now or datetime.now(UTC), False, False, every=every)
@@ -126,7 +127,7 @@ def _prune(
     bytes_before = database_bytes(store.path)
     notes: list[str] = []
     compacted = False
-    if dry_run and not store.path.exists():
+    if not store.path.exists():  # never start an empty database just to prune it
         raise StorageError(f"no database at {store.path} yet: run `tensionwatch run` first")
     try:
         with store.connect(read_only=dry_run) as con:
