@@ -407,3 +407,23 @@ def test_a_database_of_an_earlier_release_migrates_with_its_fetches(tmp_path):
             " now(), now(), 'en')"
         )  # a story whose text was pruned
         assert con.execute("SELECT count(*) FROM prunes").fetchall() == [(0,)]
+
+
+def test_a_compaction_that_fails_leaves_the_pruned_database_as_it_was(archive, capsys, tmp_path):
+    config, _ = archive
+    path = config.database_path
+    pruned_copy = tmp_path / "pruned_only.duckdb"
+    shutil.copy(path, pruned_copy)
+    prune(Store(pruned_copy), config, now=NOW)
+    path.with_name(path.name + ".compacting").mkdir()  # something in the way of the new file
+
+    assert main(["prune", "--compact", "--config", str(config.base_dir / "config.yaml")]) == 1
+
+    out = capsys.readouterr().out
+    assert "Removed: story text" in out and "not compacted" in out
+    assert "the database is as it was after pruning" in out
+    after, pruned = tables(path), tables(pruned_copy)
+    assert {n: r for n, r in after.items() if n != "prunes"} == {
+        n: r for n, r in pruned.items() if n != "prunes"
+    }
+    assert len(after["prunes"]) == 1  # the prune stands

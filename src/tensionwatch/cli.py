@@ -337,7 +337,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
         size += " (a dry run changes nothing)"
     else:
         size += f" before, {report.bytes_after / 1e6:,.1f} MB after"
-        if not report.compacted:
+        if report.compacted:
+            size += ", compacted"
+        else:
             size += " (the freed space is reused by later cycles; --compact returns it to the disk)"
     console.print(size + f"; {report.seconds:.1f} s", highlight=False)
     for note in report.notes:

@@ -214,12 +214,12 @@ def _compact(store: Store, con: duckdb.DuckDBPyConnection) -> str | None:
     macros and rows. Returns why it could not (the old file is then as it was), or None once
     swapped in; `con` is closed then, its file gone from the name."""
     fresh = store.path.with_name(store.path.name + ".compacting")
-    for leftover in (fresh, _wal(fresh)):
-        leftover.unlink(missing_ok=True)
     ((name,),) = con.execute("SELECT current_database()").fetchall()
     alias = "compacting" if name != "compacting" else "compacting_copy"
     check: duckdb.DuckDBPyConnection | None = None
     try:
+        for leftover in (fresh, _wal(fresh)):  # of a compaction that was killed
+            leftover.unlink(missing_ok=True)
         con.execute(f"ATTACH $path AS {alias}", {"path": str(fresh)})
         try:
             # Identifiers cannot be bound: the database's own name, quoted as DuckDB quotes.
@@ -237,7 +237,8 @@ def _compact(store: Store, con: duckdb.DuckDBPyConnection) -> str | None:
         if check is not None:
             check.close()
         for leftover in (fresh, _wal(fresh)):
-            leftover.unlink(missing_ok=True)
+            with suppress(OSError):  # what is in the way is said below; the database is intact
+                leftover.unlink(missing_ok=True)
         text = " ".join(str(store.explain_error(exc, "compact")).split())[:400]
         return f"not compacted: {text}; the database is as it was after pruning"
     con.close()  # the old file, no longer named: closing it cannot touch the new one
