@@ -86,9 +86,9 @@ def prune(
 def prune_if_due(store: Store, config: Config, now: datetime | None = None) -> PruneReport | None:
     """The scheduled prune: prune unless the last one was less than
     `retention.prune_every_hours` ago (None then, when retention keeps everything, and when
-    there is no database yet). Raises
-    StorageError (DatabaseLockedError: the file is held elsewhere) when the database cannot be
-    written; nothing is recorded then, so the next call tries again."""
+    there is no database yet). Raises StorageError (DatabaseLockedError: the file is held
+    elsewhere past storage.lock_timeout_seconds) when the database cannot be written; nothing
+    is recorded then, so the next call tries again. The flow calls it after a cycle."""
     kept = config.retention
     if (kept.story_text_days is None and kept.fetch_log_days is None) or not store.path.exists():
         return None
