@@ -1,4 +1,5 @@
-"""Prefect flow for one monitoring cycle: fetch → parse and score → store → alerts → summary.
+"""Prefect flow for one monitoring cycle: fetch → parse and score → store → alerts → prune →
+summary.
 
 Run it directly (`python flows/monitor.py [config.yaml]`), through `tensionwatch run`, on a
 schedule (`tensionwatch serve`), or from a worker (prefect.yaml). The work is done by plain
@@ -28,6 +29,7 @@ from tensionwatch.cycle import CycleBatch, CycleReport, new_batch, parse_and_sco
 from tensionwatch.errors import StorageError
 from tensionwatch.fetch import FeedState, FetchResult
 from tensionwatch.guard import CycleRunningError
+from tensionwatch.retention import prune_if_due
 from tensionwatch.serving import quiet_connection_errors
 from tensionwatch.store import Store
 from tensionwatch.summary import CycleSummary, index_today, log_line, markdown, summarise
@@ -107,6 +109,24 @@ def alerts_step(
     return report, None
 
 
+@task(name="prune old text and fetch logs", cache_policy=NO_CACHE, persist_result=False)
+def prune_step(store: Store, config: Config) -> None:
+    """Once a `retention.prune_every_hours`: remove story text and fetch logs older than the
+    retention keeps, then checkpoint. A failure is a warning: the next cycle tries again."""
+    logger = get_run_logger()
+    try:
+        report = prune_if_due(store, config)
+    except (StorageError, OSError) as exc:
+        logger.warning("prune: not done this cycle: %s", exc)
+        return
+    if report is not None:
+        logger.info(
+            "pruned summaries=%d title_words=%d fetches=%d database_mb=%.1f",
+            report.summaries, report.title_words, report.fetches,
+            report.bytes_after / 1e6,
+        )  # fmt: skip
+
+
 @task(name="publish run summary", cache_policy=NO_CACHE, persist_result=False)
 def publish_summary(
     store: Store,
@@ -164,6 +184,8 @@ def _cycle(store: Store, config: Config, dry_run: bool, top: int) -> State:
         result = CycleResult(None, stored.error, stored.kept_pending)
         return Failed(message=f"nothing stored: {stored.error}", data=result)
     alerts, alerts_error = alerts_step(store, quote(config), stored.report.batch.run_id, dry_run)
+    if not dry_run:
+        prune_step(store, quote(config))
     summary = publish_summary(
         store, quote(config), quote(stored.report), quote(alerts), alerts_error, top
     )

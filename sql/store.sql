@@ -137,15 +137,15 @@ ANTI JOIN (SELECT story_id, topic, rules_version FROM story_scores
   USING (story_id, topic, rules_version);
 
 -- name: insert_fetches
--- ON CONFLICT: a cycle kept in the pending folder may be delivered twice after a crash.
+-- A cycle kept in the pending folder and delivered twice after a crash is skipped whole
+-- (run_is_stored), so no fetch is stored twice (fetches has no key index: migration 010).
 INSERT INTO fetches (fetch_id, run_id, feed_id, url, final_url, started_at, duration_ms,
                      attempts, outcome, status_code, bytes, entries_seen, entries_new, error,
                      warning, next_due_at, due_reason)
 SELECT unnest($fetch_id), unnest($run_id), unnest($feed_id), unnest($url), unnest($final_url),
        unnest($started_at), unnest($duration_ms), unnest($attempts), unnest($outcome),
        unnest($status_code), unnest($bytes), unnest($entries_seen), unnest($entries_new),
-       unnest($error), unnest($warning), unnest($next_due_at), unnest($due_reason)
-ON CONFLICT DO NOTHING;
+       unnest($error), unnest($warning), unnest($next_due_at), unnest($due_reason);
 
 -- name: update_feed_states
 -- After a fetch (feeds not asked this cycle keep their state as it is): new validators on
@@ -220,13 +220,16 @@ SELECT topic FROM rule_versions WHERE is_current AND history_stale ORDER BY topi
 
 -- name: topics_with_older_scores
 -- Topics with stories scored under other rules but not yet under the current ones: their
--- history is missing from topic_hourly / topic_daily until `tensionwatch rescore`.
+-- history is missing from topic_hourly / topic_daily until `tensionwatch rescore`. Stories
+-- whose text a prune removed cannot be rescored, so they do not count.
 WITH now_ AS (SELECT unnest($topic) AS topic, unnest($rules_version) AS rules_version)
 SELECT DISTINCT sc.topic
 FROM story_scores AS sc
 JOIN now_ ON sc.topic = now_.topic AND sc.rules_version <> now_.rules_version
 ANTI JOIN story_scores AS cur
   ON cur.story_id = sc.story_id AND cur.topic = now_.topic AND cur.rules_version = now_.rules_version
+ANTI JOIN (SELECT story_id FROM stories WHERE summary IS NULL) AS pruned
+  ON pruned.story_id = sc.story_id
 ORDER BY 1;
 
 -- name: retire_rule_versions
@@ -239,16 +242,24 @@ WHERE is_current AND NOT EXISTS (
 
 -- name: stories_to_rescore
 -- In time order, so the new scores lie in story_scores as the cycles' do: by time, which
--- lets the trend tables' refresh skip the rest.
+-- lets the trend tables' refresh skip the rest. A story whose summary a prune removed
+-- (retention.py) is not rescored: from its headline alone it would score as another story.
 SELECT story_id, title, summary, language, event_at FROM stories
-WHERE $since IS NULL OR event_at >= $since
+WHERE ($since IS NULL OR event_at >= $since) AND summary IS NOT NULL
 ORDER BY event_at, story_id;
 
+-- name: stories_without_text
+-- The stories rescore leaves as they are: their summary was removed by a prune.
+SELECT count(*), max(event_at) FROM stories
+WHERE ($since IS NULL OR event_at >= $since) AND summary IS NULL;
+
 -- name: replace_scores
--- rescore --replace: scores of other versions for the rescored stories are dropped.
+-- rescore --replace: scores of other versions for the rescored stories are dropped (a story
+-- without its text is not rescored, so it keeps them).
 DELETE FROM story_scores
 WHERE topic = $topic AND rules_version <> $rules_version
-  AND story_id IN (SELECT story_id FROM stories WHERE $since IS NULL OR event_at >= $since);
+  AND story_id IN (SELECT story_id FROM stories
+                   WHERE ($since IS NULL OR event_at >= $since) AND summary IS NOT NULL);
 
 -- name: count_scores
 SELECT topic, rules_version, count(*) AS stories, count(*) FILTER (WHERE relevant) AS relevant
@@ -297,6 +308,17 @@ SELECT topic, rules_version, width, date_trunc(width, utc_at) AT TIME ZONE 'UTC'
        count(DISTINCT outlet) FILTER (WHERE relevant)            AS outlets
 FROM scored CROSS JOIN (VALUES ('hour'), ('day')) AS w(width)
 GROUP BY ALL;
+
+-- name: has_prunes
+-- Whether the database has the table of prunes (migration 010): a rebuild run by an earlier
+-- migration has no fetch logs removed yet.
+SELECT count(*) FROM duckdb_tables()
+WHERE database_name = current_database() AND table_name = 'prunes';
+
+-- name: fetch_logs_kept_from
+-- Fetches before this were removed by a prune (retention.py): the polling buckets of those
+-- days were computed from them and are never recomputed from what is left.
+SELECT max(fetch_logs_before) FROM prunes;
 
 -- name: delete_polling_buckets
 DELETE FROM polling_buckets WHERE bucket >= $since AND bucket < $until;

@@ -37,4 +37,4 @@ DROP MACRO TABLE topic_index_by_version;
 -- The topic index views are created by 006, which reads the tables it adds: a view file is
 -- included only by the last migration that changes it, so the text of every earlier
 -- migration still runs on a new database. feed_health and runs_summary, created here first,
--- are created by 009 now.
+-- are created by 009 and 010 now.

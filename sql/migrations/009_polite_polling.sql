@@ -19,7 +19,7 @@ ALTER TABLE runs ADD COLUMN feeds_waiting INTEGER DEFAULT 0;  -- not asked: back
 ALTER TABLE runs ADD COLUMN feeds_retired INTEGER DEFAULT 0;  -- not asked: 410 Gone
 
 -- The views over them, first created by 004 (IF EXISTS: a new database gets them only here).
+-- feed_health is created again by 010, the last migration that changes it.
 DROP VIEW IF EXISTS feed_health;
 DROP VIEW IF EXISTS runs_summary;
--- include: views/feed_health.sql
 -- include: views/runs_summary.sql

@@ -71,7 +71,7 @@ def top_events(
 
 def history_needed(settings: AlertSettings) -> timedelta:
     """How far before a window its baseline can reach."""
-    return timedelta(days=max(settings.baseline_days, 7 * settings.seasonal_weeks))
+    return timedelta(days=settings.history_days)
 
 
 def backtest(

@@ -245,6 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
         "story_events and topic_daily. Each table's folder is replaced whole.",
     )
     export.add_argument("--parquet", metavar="DIR", required=True, help="the folder to write")
+    prune = _command(
+        commands,
+        cmd_prune,
+        "prune",
+        help="remove story text and fetch logs older than config.yaml's retention",
+        description="Remove what config.yaml's `retention` says is old enough: the summaries "
+        "of stories (story_text_days) and the fetch logs (fetch_log_days). Scores, titles, "
+        "links, events, runs, alerts and the daily index are kept. Runs under the write lock, "
+        "like a cycle, and prints what was removed and the database size before and after. "
+        "The scheduled flow prunes once every retention.prune_every_hours by itself.",
+    )
+    prune_how = prune.add_mutually_exclusive_group()
+    prune_how.add_argument(
+        "--dry-run", action="store_true", help="count what would be removed; change nothing"
+    )
+    prune_how.add_argument(
+        "--compact",
+        action="store_true",
+        help="then rewrite the database into a smaller file (DuckDB reuses freed space but "
+        "never shrinks a file); needs free disk for the new file, see README",
+    )
     alerts = _command(
         commands,
         cmd_alerts,
@@ -380,8 +401,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from tensionwatch.retention import prune
+
+    config = load_config(args.config)
+    report = prune(Store.from_config(config), config, dry_run=args.dry_run, compact=args.compact)
+    console = Console(soft_wrap=True)
+
+    def before(moment: datetime | None) -> str:
+        return "kept for good" if moment is None else f"before {moment:%Y-%m-%d} (UTC)"
+
+    console.print(
+        f"{'Would remove' if report.dry_run else 'Removed'}: story text "
+        f"{before(report.story_text_before)}, fetch logs {before(report.fetch_logs_before)}",
+        highlight=False,
+    )
+    for label, count in (
+        ("story summaries", report.summaries),
+        ("headline words kept for grouping", report.title_words),
+        ("fetch log rows", report.fetches),
+    ):
+        console.print(f"  {count:>12,}  {label}", highlight=False)
+    size = f"Database: {report.bytes_before / 1e6:,.1f} MB"
+    if report.dry_run:
+        size += " (a dry run changes nothing)"
+    else:
+        size += f" before, {report.bytes_after / 1e6:,.1f} MB after"
+        if report.compacted:
+            size += ", compacted"
+        else:
+            size += " (the freed space is reused by later cycles; --compact returns it to the disk)"
+    console.print(size + f"; {report.seconds:.1f} s", highlight=False)
+    for note in report.notes:
+        console.print(plain(f"Note: {note}"))
+    return 1 if args.compact and not report.compacted else 0
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from tensionwatch.alerting import backtest, latest_verdicts, recent_alerts, send_test, watchdog
+    from tensionwatch.alerting import (
+        backtest,
+        history_needed,
+        latest_verdicts,
+        recent_alerts,
+        send_test,
+        watchdog,
+    )
+    from tensionwatch.retention import pruned_before
 
     config = load_config(args.config)
     store = Store.from_config(config)
@@ -427,6 +492,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print("tensionwatch alerts backtest: --until must be after --since", file=sys.stderr)
         return 2
     found = backtest(store, config, args.since, args.until)
+    _, logs_before = pruned_before(store)
+    if logs_before is not None and args.since - history_needed(config.alerts) < logs_before:
+        print(
+            f"tensionwatch: note: the fetch logs before {logs_before:%Y-%m-%d} were pruned "
+            "(retention.fetch_log_days): windows before then have no known coverage, so they "
+            "raise no alert and are left out of baselines",
+            file=sys.stderr,
+        )
     columns = ["topic", "kind", "window_start", "window_end", "severity", "z", "value",
                "baseline_median", "top_stories"]  # fmt: skip
     rows = [
@@ -945,13 +1018,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
         highlight=False,
         style="dim",
     )
-    if story["summary"]:
-        console.print(plain(story["summary"]), highlight=False)
+    summary = story["summary"]
+    if summary is None:
+        console.print(
+            "Its summary was removed by a prune (retention.story_text_days): the stored scores "
+            "were computed with it; what follows reads the headline alone.",
+            style="yellow",
+            highlight=False,
+        )
+    elif summary:
+        console.print(plain(summary), highlight=False)
     console.print()
     stored: dict[str, list[dict]] = {}
     for row in scores:
         stored.setdefault(row["topic"], []).append(row)
-    explain_story(console, matchers, story["title"], story["summary"], story["language"], stored)
+    explain_story(console, matchers, story["title"], summary or "", story["language"], stored)
     return 0
 
 

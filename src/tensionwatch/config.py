@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from datetime import date, datetime
@@ -199,6 +200,11 @@ class AlertSettings(_Strict):
     cooldown_hours: Annotated[float, Field(ge=0)] = 12
     clear_after_hours: Annotated[float, Field(gt=0)] = 24  # not hot this long: back to normal
 
+    @property
+    def history_days(self) -> int:
+        """How many days before a window its baseline can reach."""
+        return max(self.baseline_days, 7 * self.seasonal_weeks)
+
     @model_validator(mode="after")
     def _severities_in_order(self) -> AlertSettings:
         if not self.threshold <= self.high <= self.critical:
@@ -207,6 +213,19 @@ class AlertSettings(_Strict):
         if len(set(names)) < len(names):
             raise ValueError("destination names must differ")
         return self
+
+
+class RetentionSettings(_Strict):
+    """How long the bulky history that nothing reads after a while is kept (retention.py).
+    Scores, titles, links, events, runs, alerts and the trend tables are kept for good."""
+
+    # Days a story's summary (and the headline words grouping kept for it) stays after the
+    # story happened and was first seen; null: for good. Rescoring reads it.
+    story_text_days: Annotated[int, Field(ge=1)] | None = 365
+    # Days a `fetches` row stays; null: for good. The alert detector's coverage reads them.
+    fetch_log_days: Annotated[int, Field(ge=1)] | None = 180
+    # The scheduled prune runs at most this often (retention.prune_if_due).
+    prune_every_hours: Annotated[float, Field(gt=0)] = 24
 
 
 class ScheduleSettings(_Strict):
@@ -376,6 +395,7 @@ class Config(_Strict):
     events: EventSettings = EventSettings()
     index: IndexSettings = IndexSettings()
     alerts: AlertSettings = AlertSettings()
+    retention: RetentionSettings = RetentionSettings()
     # Where the file was read from; relative storage paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
     # Values the environment put into feed addresses → their `${NAME}`: never stored or shown.
@@ -418,6 +438,42 @@ class Config(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _retention_covers_what_cycles_read(self) -> Config:
+        """Story text and fetch logs are kept at least as long as a cycle reads them back: the
+        alert detector reads the fetches (coverage) of its baseline, and after a rescore the
+        scores of its baseline again, which need the text; grouping reads the headline words
+        of its window. Pruning either sooner would make the detector's baseline look calm."""
+        detector = (
+            f"the alert detector reads back {self.detector_days} days (alerts.baseline_days, "
+            "alerts.seasonal_weeks, and its windows)"
+        )
+        grouping = math.ceil(self.events.window_hours / 24) + 1
+        needed = {
+            "fetch_log_days": (self.detector_days, detector),
+            "story_text_days": max(
+                (self.detector_days, detector),
+                (grouping, f"event grouping reads back {grouping} days (events.window_hours)"),
+            ),
+        }
+        problems = []
+        for key, (days, why) in needed.items():
+            kept = getattr(self.retention, key)
+            if kept is not None and kept < days:
+                problems.append(
+                    f"retention.{key}: must be at least {days}, or null to keep them for good: "
+                    f"{why}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def detector_days(self) -> int:
+        """Whole UTC days back from today that a cycle's alert step may read: its baseline, the
+        window it judges, and the window before (alerting._judge_new_windows)."""
+        return self.alerts.history_days + 2
 
     @property
     def database_path(self) -> Path:

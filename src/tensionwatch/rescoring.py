@@ -1,7 +1,9 @@
 """Rescore stored stories under the current rules, in bulk, in one transaction.
 
 The new scores are stored beside the old ones under the new rules version (or replace them
-with `replace=True`); the current version becomes the one the trend views show.
+with `replace=True`); the current version becomes the one the trend views show. Stories whose
+text a prune removed (retention.py) are left as they are, with their scores: scored from the
+headline alone they would be other stories under the same rules version.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def rescore(
             for m in rules:  # the detector's kept windows held the old scores' figures
                 con.execute(store.sql["forget_alert_windows"], {"topic": m.name})
             store.check_history(con, config, list(versions))  # rescored: stale no more?
+            ((untouched, latest),) = con.execute(
+                store.sql["stories_without_text"], {"since": since}
+            ).fetchall()
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -84,6 +89,11 @@ def rescore(
         if store.read_copy:
             con.execute("CHECKPOINT")
     notes: list[str] = []
+    if untouched:
+        notes.append(
+            f"{untouched} stories up to {latest:%Y-%m-%d} were not rescored: a prune removed "
+            "their text (retention.story_text_days); they keep the scores they had"
+        )
     if store.read_copy:
         store.publish_read_copy(notes)  # readers see the new scores now, not after a cycle
     return RescoreReport(

@@ -672,7 +672,11 @@ class Store:
     ) -> None:
         """Recompute the trend tables (migration 006) for these UTC days: the topic buckets of
         the days whose stories changed, the polling buckets of the days with new fetches, and
-        the top stories of `rank_days`. A cycle with nothing new refreshes only its polling."""
+        the top stories of `rank_days`. A cycle with nothing new refreshes only its polling.
+        Days whose fetch logs a prune removed keep their polling buckets as they were."""
+        kept_from = self._fetch_logs_kept_from(con)
+        if kept_from is not None:
+            fetch_days = {day for day in fetch_days if day >= kept_from}
         for table, days in (("topic_buckets", story_days), ("polling_buckets", fetch_days)):
             for since, until in _day_runs(days):
                 span = {"since": since, "until": until}
@@ -683,6 +687,15 @@ class Store:
             ((events_since,),) = con.execute(self.sql["events_started_since"], span).fetchall()
             con.execute(self.sql["delete_top_story_ranks"], span)
             con.execute(self.sql["insert_top_story_ranks"], {**span, "events_since": events_since})
+
+    def _fetch_logs_kept_from(self, con: duckdb.DuckDBPyConnection) -> date | None:
+        """The first UTC day whose fetch logs are all stored, when a prune removed earlier ones
+        (retention.py): a pruned day's coverage must not be recomputed from nothing."""
+        ((has_prunes,),) = con.execute(self.sql["has_prunes"]).fetchall()
+        if not has_prunes:
+            return None
+        ((before,),) = con.execute(self.sql["fetch_logs_kept_from"]).fetchall()
+        return None if before is None else _utc_day(before)
 
     def rebuild_trend_tables(
         self, con: duckdb.DuckDBPyConnection, since: datetime | None = None
