@@ -102,7 +102,8 @@ def main() -> int:
         size = db_size_mb(db)
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(
-        f"\nMedians of {args.repeat} rounds, database {size:.0f} MB ({args.stories:,} stories):\n"
+        f"\nMedians of {args.repeat} rounds, database {size:.0f} MB "
+        f"({args.database or f'{args.stories:,} stories'}):\n"
     )
     print("| step | seconds |\n|---|---:|")
     for name, value in medians.items():
