@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from hashlib import sha256
@@ -62,10 +63,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.feedserver (the server child only)
 
+from tensionwatch.alerting import monitor as detect_and_deliver  # noqa: E402
 from tensionwatch.config import Config, parse_config  # noqa: E402
-from tensionwatch.cycle import new_batch, parse_and_score  # noqa: E402
+from tensionwatch.cycle import CycleReport, new_batch, parse_and_score  # noqa: E402
 from tensionwatch.fetch import NOT_MODIFIED, OK, fetch_feeds  # noqa: E402
+from tensionwatch.retention import prune_if_due  # noqa: E402
 from tensionwatch.store import Store  # noqa: E402
+from tensionwatch.summary import index_today, markdown, summarise  # noqa: E402
 
 # -- feed generation --------------------------------------------------------------------------
 
@@ -291,6 +295,7 @@ def run_cycle(config: Config) -> dict:
         "not_modified": sum(r.outcome == NOT_MODIFIED for r in results),
         "failed": [r.error for r in results if r.outcome not in (OK, NOT_MODIFIED)][:3],
         "new_stories": len(report.new_story_ids),
+        "report": report,
     }
 
 
@@ -312,8 +317,28 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_cycle(base: str, feeds: int, concurrency: int, profile: bool) -> None:
-    """Child mode: a cold cycle on a fresh database, then a warm one; JSON on stdout."""
+def run_after_steps(config: Config, report: CycleReport) -> dict:
+    """What the monitoring flow does after storing, in-process and timed: alert detection
+    (no destinations: nothing is sent), the scheduled prune, and the run summary with the
+    day's index (bench/prefect_cost.py compares the CLI with the cycle and these)."""
+    clock = time.perf_counter
+    store = Store.from_config(config)
+    t0 = clock()
+    detect_and_deliver(store, config, report.batch.run_id)
+    t1 = clock()
+    prune_if_due(store, config)
+    t2 = clock()
+    summary = summarise(config, report)
+    markdown(config, replace(summary, index=index_today(store, list(config.topics))), None, None)
+    t3 = clock()
+    return {"alerts": t1 - t0, "prune": t2 - t1, "summary": t3 - t2, "after_steps": t3 - t0}
+
+
+def child_cycle(
+    base: str, feeds: int, concurrency: int, profile: bool, after_steps: bool = False
+) -> None:
+    """Child mode: a cold cycle on a fresh database, then a warm one; JSON on stdout. With
+    `after_steps`, the cold cycle also runs what the flow runs after storing."""
     with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
         config = bench_config(base, feeds, Path(tmp) / "tw.duckdb", concurrency)
         rss_before = peak_rss_mb()
@@ -325,10 +350,15 @@ def child_cycle(base: str, feeds: int, concurrency: int, profile: bool) -> None:
             stats.sort_stats("cumulative").print_stats(40)
         else:
             cold = run_cycle(config)
+        if after_steps:
+            cold.update(run_after_steps(config, cold.pop("report")))
+        else:
+            cold.pop("report")
         # Peaks only grow, so reading them now gives the cold cycle's peak.
         peak_mb = peak_rss_mb()
         ru_maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         warm = run_cycle(config)
+        warm.pop("report")
         with duckdb.connect(str(config.database_path), read_only=True) as con:
             rows = con.execute(
                 "SELECT (SELECT count(*) FROM stories), (SELECT count(*) FROM story_scores)"
@@ -348,11 +378,15 @@ def child_cycle(base: str, feeds: int, concurrency: int, profile: bool) -> None:
     )
 
 
-def our_cycle(base: str, feeds: int, concurrency: int, profile: bool = False) -> dict:
+def our_cycle(
+    base: str, feeds: int, concurrency: int, profile: bool = False, after_steps: bool = False
+) -> dict:
     command = [sys.executable, __file__, "--child", "cycle", "--base", base]
     command += ["--feeds", str(feeds), "--concurrency", str(concurrency)]
     if profile:
         command.append("--profile")
+    if after_steps:
+        command.append("--after-steps")
     out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -613,13 +647,14 @@ def main() -> int:
     parser.add_argument("--child", choices=["serve", "cycle"], help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--after-steps", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child == "serve":
         serve(Path(args.corpus))
         return 0
     if args.child == "cycle":
-        child_cycle(args.base, args.feeds, args.concurrency, args.profile)
+        child_cycle(args.base, args.feeds, args.concurrency, args.profile, args.after_steps)
         return 0
 
     with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:

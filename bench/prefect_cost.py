@@ -206,13 +206,16 @@ def main() -> int:
         try:
             for n in range(args.repeat):
                 print(f"round {n + 1} of {args.repeat} …", flush=True)
-                inproc.append(our_cycle(base, args.feeds, 32))
+                inproc.append(our_cycle(base, args.feeds, 32, after_steps=True))
                 tiny = work / f"tiny{n}"
                 tiny.mkdir()
                 tiny_config = write_config(tiny, probe.url, None, 0, args.port)
                 # The first run in a folder creates Prefect's database; later runs reuse it.
                 runs["alone_first"].append(timed_run(tiny_config, probe, env))
-                runs["alone"].append(timed_run(tiny_config, probe, env))
+                # A later run in the same folder (Prefect's database exists) with a database
+                # of its own: in the first one the probe feed is not due again for 15 minutes.
+                again = write_config(tiny, probe.url, None, 0, args.port, "again")
+                runs["alone"].append(timed_run(again, probe, env))
                 cold = work / f"cold{n}"
                 cold.mkdir()
                 cold_config = write_config(cold, probe.url, base, args.feeds, args.port)
@@ -234,6 +237,9 @@ def main() -> int:
             server.stdin.close()
             server.wait()
     cycle_in = statistics.median(c["cold"]["total"] for c in inproc)
+    # The flow also detects alerts, prunes and summarises after storing: the same steps
+    # in-process are the fair baseline of what Prefect adds (the four steps as the issue did).
+    flow_in = statistics.median(c["cold"]["total"] + c["cold"]["after_steps"] for c in inproc)
     peak_in = statistics.median(c["peak_mb"] for c in inproc)
     cold_cli = statistics.median(r["wall"] - r["startup"] for r in runs["cold"])
     cold_beside = statistics.median(r["wall"] - r["startup"] for r in runs["cold_beside"])
@@ -250,11 +256,14 @@ def main() -> int:
     row("start-up beside a served schedule", median(runs["beside"], "startup"), " s", 3)
     row("tiny run alone, wall", median(runs["alone"], "wall"), " s")
     row("tiny run beside a server, wall", median(runs["beside"], "wall"), " s")
-    row("cold cycle in-process (no Prefect)", cycle_in, " s")
+    row("cold cycle in-process: fetch, parse + score, store (no Prefect)", cycle_in, " s")
+    row("  and the flow's later steps: alerts, prune, summary", flow_in, " s")
     row("cold cycle through the CLI, alone (wall - start-up)", cold_cli, " s")
-    row("  ratio to in-process", cold_cli / cycle_in, "x", 1.2)
+    row("  ratio to the four steps in-process", cold_cli / cycle_in, "x")
+    row("  ratio to the same steps in-process", cold_cli / flow_in, "x", 1.2)
     row("cold cycle through the CLI, beside a server", cold_beside, " s")
-    row("  ratio to in-process", cold_beside / cycle_in, "x", 1.2)
+    row("  ratio to the four steps in-process", cold_beside / cycle_in, "x")
+    row("  ratio to the same steps in-process", cold_beside / flow_in, "x", 1.2)
     row(
         "peak memory of the run process (VmHWM), alone", median(runs["cold"], "peak_mb"), " MB", 400
     )
@@ -272,7 +281,8 @@ def main() -> int:
             )
         )
     print("all runs, in-process: " + ", ".join(
-        f"{c['cold']['total']:.2f} s {c['peak_mb']:.0f} MB" for c in inproc))  # fmt: skip
+        f"{c['cold']['total']:.2f} s + {c['cold']['after_steps']:.2f} s after {c['peak_mb']:.0f} MB"
+        for c in inproc))  # fmt: skip
     return 0
 
 
