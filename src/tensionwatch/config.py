@@ -305,9 +305,19 @@ class Focus(_Strict):
     headline_gap: Annotated[int, Field(ge=0, le=10)] = 3
     # Words that make a list of the parties rather than a relation ("Iran and Israel top the
     # visitors"); commas and semicolons between the parties do the same.
-    list_words: list[TermText] = ["and", "or", "ve", "veya", "ile", "nor"]
+    # Arabic و and Hebrew ו are written onto the next word: "إيران وإسرائيل" has "و"
+    # between the two names once the clitic is set apart.
+    list_words: list[TermText] = [
+        "and", "or", "ve", "veya", "ile", "nor",
+        "и", "или",  # Russian
+        "و", "یا",  # Persian
+        "او", "أو",  # Arabic (و as in Persian)
+        "ו", "או",  # Hebrew
+    ]  # fmt: skip
     # …unless the pair is framed as one: "between Iran and Israel", "İran ile İsrail arasında".
-    pair_words: list[TermText] = ["between", "arasinda", "arasindaki"]
+    pair_words: list[TermText] = [
+        "between", "arasinda", "arasindaki", "между", "بين", "میان", "بین", "בין",
+    ]  # fmt: skip
 
 
 class Commentary(_Strict):

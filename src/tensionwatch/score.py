@@ -9,6 +9,10 @@ found, whatever other terms overlap it.
 
 Term syntax (after folding, see text.fold): whole words; a space-separated phrase; a
 trailing `*` for a prefix of the last word (`escalat*`, `machine tool*`, `ihracat*`).
+Words written with attached clitics are found too (see `_CLITICS` and `_SUFFIXES`): in
+Arabic script after و ف ب ك ل and the article ال (والاحتلال, بإسرائيل, للحرس), with a
+Persian or Arabic ending (ایرانی, اسرائیلی‌ها, الإيرانية); in Hebrew after up to three of
+ו ה ב ל מ ש כ (בישראל, ומטהרן). A term's occurrence is the word without them.
 
 A story is *relevant* when its focus — what its headline and lead are about — brings every
 actor group together (see `TopicMatcher._focus`):
@@ -60,7 +64,21 @@ ACTOR, SIGNAL, COUNTER, EXCLUSION, NOT_ACTOR, THIRD_PARTY = (
 # The version of the matching and scoring code (this module and text.fold). Bump it with any
 # change that can change a score, a decision or `matches`: it is part of every rules_version,
 # so stored scores say which code made them and `tensionwatch rescore` redoes them.
-SCORER_VERSION = 4
+SCORER_VERSION = 5
+
+# Clitics written onto the front of a word: in Arabic script the conjunctions و ف, the
+# prepositions ب ك ل and the article ال (وال, بال, لل = ل + ال, فب…); in Hebrew up to three of
+# ו ה ב ל מ ש כ. A term is looked for after them (a term that starts with one of these
+# letters is tried whole first: the regex backtracks).
+_CLITICS = "(?:[وف]?(?:[بك]?ال|لل|[بكل])|[وف]|[ובהלמשכ]{1,3})"
+_CLITIC_LETTERS = "وفبكلاובהלמשכ"
+# Endings written onto a word in Arabic script, after folding (ی → ي, ة → ه): Persian plural
+# ها / های / هایی, ی (adjective, indefinite, ezafe), ای, یی, ان; Arabic ي / ية (adjective),
+# ات / ين / ون (plurals), ه / هم (his / their). A whole-word Arabic-script term also matches
+# with one of them attached (ایرانی, الإيرانية). Longest first.
+_SUFFIXES = ("هايي", "هاي", "ها", "يه", "اي", "يي", "ان", "ات", "ين", "ون", "هم", "ي", "ه")
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
+_SUFFIX_THEN_END = "(?=(?:" + "|".join(_SUFFIXES) + r")?\b)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +124,13 @@ class _Scanner:
             first, rest, is_prefix = _split_term(text)
             if not first:
                 continue
-            if is_prefix and not rest:
-                prefix.setdefault(first, []).append(_Tail(key, "", True))
-                words[first] = True
-            else:
-                exact.setdefault(first, []).append(_Tail(key, rest, is_prefix))
-                words.setdefault(first, False)
+            for spelling in _spellings(first):
+                if is_prefix and not rest:
+                    prefix.setdefault(spelling, []).append(_Tail(key, "", True))
+                    words[spelling] = True
+                else:
+                    exact.setdefault(spelling, []).append(_Tail(key, rest, is_prefix))
+                    words.setdefault(spelling, False)
         self._exact = exact
         self._prefix = prefix
         self._prefix_lengths = sorted({len(p) for p in prefix})
@@ -119,9 +138,15 @@ class _Scanner:
         if words:
             # The lookahead on the possible first letters lets the engine skip most positions
             # before it tests the word boundary (measured ~15% faster than a bare \b).
-            first_letters = "".join(sorted({w[0] for w in words}))
+            first_letters = {w[0] for w in words}
+            clitics = ""
+            if any(_ARABIC_SCRIPT.match(w) or "\u05d0" <= w[0] <= "\u05ea" for w in words):
+                # A clitic may stand before a term's first letter (the hit is the word alone).
+                first_letters |= set(_CLITIC_LETTERS)
+                clitics = _CLITICS + "?"
+            letters = "".join(sorted(first_letters))
             self._regex = re.compile(
-                f"(?=[{re.escape(first_letters)}])(?<!\\w)" + _trie_pattern(words)
+                f"(?=[{re.escape(letters)}])(?<!\\w){clitics}(?P<w>{_trie_pattern(words)})"
             )
 
     def find(self, folded: str) -> list[tuple[Any, int, int]]:
@@ -131,8 +156,8 @@ class _Scanner:
             return found
         exact, prefix, lengths = self._exact, self._prefix, self._prefix_lengths
         for hit in self._regex.finditer(folded):
-            word = hit.group()
-            start, end = hit.span()
+            word = hit.group("w")
+            start, end = hit.span("w")
             tails = exact.get(word, ())
             if lengths:
                 for length in lengths:
@@ -150,10 +175,33 @@ class _Scanner:
                     if tail.rest_is_prefix:
                         while stop < len(folded) and _is_word(folded[stop]):
                             stop += 1
-                    elif stop < len(folded) and _is_word(folded[stop]):
+                    elif (
+                        stop < len(folded)
+                        and _is_word(folded[stop])
+                        and not _suffix_follows(folded, stop)
+                    ):
                         continue
                 found.append((tail.key, start, stop))
         return found
+
+
+def _spellings(first: str) -> list[str]:
+    """How a term's first word may be written: an Arabic word with the article after the
+    preposition ل is written لل (الحرس → للحرس)."""
+    if first.startswith("ال") and len(first) > 3:
+        return [first, "لل" + first[2:]]
+    return [first]
+
+
+def _suffix_follows(folded: str, at: int) -> bool:
+    """Whether the word that goes on at `at` (after an Arabic-script letter) is one of
+    `_SUFFIXES` and then ends."""
+    if not _ARABIC_SCRIPT.match(folded[at - 1]):
+        return False
+    end = at
+    while end < len(folded) and _is_word(folded[end]):
+        end += 1
+    return folded[at:end] in _SUFFIXES
 
 
 def _split_term(text: str) -> tuple[str, str, bool]:
@@ -174,17 +222,18 @@ def _trie_pattern(words: dict[str, bool]) -> str:
             node = node.setdefault(char, {})
         node["\0prefix" if is_prefix else "\0exact"] = True
 
-    def emit(node: dict[str, Any]) -> str:
-        branches = [re.escape(c) + emit(child) for c, child in node.items() if len(c) == 1]
+    def emit(node: dict[str, Any], last: str) -> str:
+        branches = [re.escape(c) + emit(child, c) for c, child in node.items() if len(c) == 1]
         if node.get("\0prefix"):
             branches.append(r"\w*")
         if node.get("\0exact"):
-            branches.append(r"\b")
+            # An Arabic-script word may end in a suffix: the hit stops before it.
+            branches.append(_SUFFIX_THEN_END if _ARABIC_SCRIPT.match(last) else r"\b")
         if len(branches) == 1:
             return branches[0]
         return "(?:" + "|".join(branches) + ")"
 
-    return emit(trie)
+    return emit(trie, "")
 
 
 class TopicMatcher:
@@ -594,8 +643,13 @@ COUNTED, NEGATED, FAR, INSIDE, EXCLUDING, ASIDE, LISTED = (
 )
 
 # What may stand between two names of a list: "the US and Israel", "Israel, Jordan and Egypt",
-# "Israel-Palestine" (the dash folds to a space), "ABD'nin ve İsrail'in", "U.S.-Israeli".
-_LIST_GAP = re.compile(r"(?:'\w+)?\.?\s*(?:[,&/]\s*)?(?:(?:and|or|nor|ve|ile|veya)\s+)?(?:the\s+)?")
+# "Israel-Palestine" (the dash folds to a space), "ABD'nin ve İsrail'in", "U.S.-Israeli",
+# "США и Израиль", "آمریکا و اسرائیل"; Arabic و / ال and Hebrew ו / ה written onto the second
+# name ("السعودية وإيران", "ארה\"ב והאיראנים").
+_LIST_GAP = re.compile(
+    r"(?:'\w+)?\.?\s*(?:[,&/]\s*)?(?:(?:and|or|nor|ve|ile|veya|и|или|و|يا|او|או)\s+)?"
+    r"(?:the\s+)?(?:[وו]?(?:ال|ה)?)"
+)
 
 
 def _listed_with(text: str, hit: Hit, other: Hit) -> bool:
@@ -692,7 +746,10 @@ class CompiledRules(Sequence[TopicMatcher]):
             gate = []
             for group in m.party_groups:
                 stems = {
-                    _split_term(t.text)[0] for t in m.terms if t.role == ACTOR and t.group == group
+                    spelling
+                    for t in m.terms
+                    if t.role == ACTOR and t.group == group
+                    for spelling in _spellings(_split_term(t.text)[0])
                 }
                 absent = TopicScore(
                     m.name, m.rules_version, 0.0, False,
