@@ -8,8 +8,8 @@ def test_explain_free_text_with_markup_brackets_prints_them(capsys, monkeypatch)
     text = "Iran [/] strikes Israel [video] after missile attack"
     assert main(["explain", "--text", text]) == 0
     out = capsys.readouterr().out
-    # In the snippets around each matched term (the matcher's folded, lower-case text).
-    assert "iran [/] «strikes» israel [video]" in out
+    # In the snippets around each matched term, as the text was written.
+    assert "Iran [/] «strikes» Israel [video]" in out
     assert "iran_israel" in out and "relevant" in out
 
 

@@ -28,7 +28,7 @@ from tensionwatch.score import (
     Hit,
     TopicMatcher,
 )
-from tensionwatch.text import fold, strip_controls
+from tensionwatch.text import fold_with_offsets, strip_controls
 
 
 def plain(text: object) -> Text:
@@ -36,18 +36,40 @@ def plain(text: object) -> Text:
     return Text(strip_controls(str(text)))
 
 
-def _snippet(text: str, hit: Hit, width: int = 32) -> Text:
-    left = max(0, hit.start - width)
-    right = min(len(text), hit.end + width)
-    return plain(
-        ("…" if left else "")
-        + text[left : hit.start]
-        + "«"
-        + text[hit.start : hit.end]
-        + "»"
-        + text[hit.end : right]
-        + ("…" if right < len(text) else "")
-    )
+class _Original:
+    """A title or summary as the feed wrote it, with the way back from its folded form: the
+    matcher finds terms in folded text (text.fold), explain shows what was written there, in
+    its own script ("بإسرائيل", "Израиля", not the folded "باسراييل", "израиля")."""
+
+    def __init__(self, text: str):
+        self.folded, origins = fold_with_offsets(text)
+        # Without a way back (rare: see fold_with_offsets), the folded text is shown.
+        self.text = text if origins is not None else self.folded
+        self._origins = origins if origins is not None else list(range(len(self.folded) + 1))
+
+    def span(self, hit: Hit) -> tuple[int, int]:
+        # The end is where the next folded character came from: marks dropped by folding
+        # (a haraka, niqqud) after the word's last letter stay with the word.
+        return self._origins[hit.start], self._origins[hit.end]
+
+    def word(self, hit: Hit) -> str:
+        start, end = self.span(hit)
+        return self.text[start:end]
+
+    def snippet(self, hit: Hit, width: int = 32) -> Text:
+        start, end = self.span(hit)
+        text = self.text
+        left = max(0, start - width)
+        right = min(len(text), end + width)
+        return plain(
+            ("…" if left else "")
+            + text[left:start]
+            + "«"
+            + text[start:end]
+            + "»"
+            + text[end:right]
+            + ("…" if right < len(text) else "")
+        )
 
 
 def explain_story(
@@ -59,7 +81,8 @@ def explain_story(
     stored: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
     """Print the breakdown of one story for every topic."""
-    texts = (fold(title), fold(summary))
+    originals = (_Original(title), _Original(summary))
+    texts = (originals[0].folded, originals[1].folded)
     for matcher in matchers:
         score, hits = matcher.explain_folded(texts[0], texts[1], language)
         head = Text.assemble(
@@ -101,7 +124,7 @@ def explain_story(
                 f"{terms[h.term].text} ({_place(h)}"
                 + (", inside a longer phrase: not counted" if h.status == INSIDE else "")
                 + (", in a list with a third party: not counted" if h.status == LISTED else "")
-                + ")"
+                + f") «{originals[h.field].word(h)}»"
                 for h in found
             )
             console.print(
@@ -144,7 +167,7 @@ def explain_story(
                     plain(f"  {kind} {term.text} ({_place(h)}) weight {term.weight:g} "),
                     status,
                 ),
-                _snippet(texts[h.field], h),
+                originals[h.field].snippet(h),
                 highlight=False,
             )
         for entry in score.matches["signals"]:
@@ -179,7 +202,7 @@ def explain_story(
                 continue
             console.print(
                 Text.assemble(label, plain(f" {terms[h.term].text} ({_place(h)}) ")),
-                _snippet(texts[h.field], h),
+                originals[h.field].snippet(h),
                 highlight=False,
             )
         console.print()
