@@ -55,7 +55,8 @@ def test_eval_command_prints_scores_and_the_items_it_got_wrong(tmp_path, capsys)
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("iran_israel"))
     # a and b found, c missed (no Israel term), d wrongly found: P = R = F1 = 2/3.
-    assert [cell.strip() for cell in row.split("│")[2:6]] == ["4", "0.667", "0.667", "0.667"]
+    cells = [cell.strip() for cell in row.split("│")[2:8]]
+    assert cells == ["all", "4", "3", "0.667", "0.667", "0.667"]
     assert "missed  c: Tehran and Jerusalem trade barbs" in out
     assert "wrongly d: Iranian film wins award" in out
 
@@ -114,8 +115,8 @@ def test_eval_prints_the_both_named_baseline_beside_the_rules(tmp_path, capsys):
     assert main(["eval", "--config", str(ROOT / "config.yaml"), "--set", str(labelled)]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("iran_israel"))
-    cells = [cell.strip() for cell in row.split("│")[2:7]]
-    assert cells == ["2", "1.000", "1.000", "1.000", "0.500 / 1.000 / 0.667"]
+    cells = [cell.strip() for cell in row.split("│")[2:9]]
+    assert cells == ["all", "2", "1", "1.000", "1.000", "1.000", "0.500 / 1.000 / 0.667"]
     assert "both named: the baseline" in out
 
 
@@ -133,3 +134,27 @@ def test_default_rules_hold_on_the_team_set_and_rank_by_intensity():
     for result in results:
         assert result.f1 >= 0.95, result.topic
         assert result.spearman is not None and result.spearman >= 0.5, result.topic
+
+
+def test_eval_reports_each_language_of_the_set_under_its_topic(tmp_path, capsys):
+    # English found; Turkish missed (no Israel term in it): per language, and over both.
+    items = [
+        {"title": "Iran fires missiles at Israel", "language": "en", "iran_israel": 1,
+         "intensity": "high"},
+        {"title": "Tahran'dan sert uyarı", "language": "tr", "iran_israel": 1,
+         "intensity": "medium"},
+        {"title": "Tahran'da kar yağışı", "language": "tr", "iran_israel": 0},
+    ]  # fmt: skip
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text("\n".join(json.dumps(i) for i in items), encoding="utf-8")
+    assert main(["eval", "--config", str(ROOT / "config.yaml"), "--set", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 9 and cells[1] in ("all", "en", "tr"):
+            rows[(cells[0] or rows.get("topic", ""), cells[1])] = cells[2:7]
+            rows["topic"] = cells[0] or rows.get("topic", "")
+    assert rows[("iran_israel", "all")] == ["3", "2", "1.000", "0.500", "0.667"]
+    assert rows[("iran_israel", "en")] == ["1", "1", "1.000", "1.000", "1.000"]
+    assert rows[("iran_israel", "tr")] == ["2", "1", "0.000", "0.000", "0.000"]

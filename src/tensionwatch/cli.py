@@ -1041,7 +1041,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     items = load_labelled(args.labelled_set)
     results = evaluate(compile_topics(config.topics), items)
     console = Console(soft_wrap=True)
-    console.width = max(console.width, 100)  # the table's 7 columns, also when piped
+    console.width = max(console.width, 120)  # the table's 9 columns, also when piped
     if not results:
         print(
             f"tensionwatch: {args.labelled_set} labels none of the topics "
@@ -1051,19 +1051,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 1
     table = Table(title=f"Rules against {args.labelled_set} ({len(items)} items)")
     # The baseline is "both named": relevant = every party of the topic is named anywhere.
-    for column in ("topic", "items", "P", "R", "F1", "both named P / R / F1", "Spearman"):
-        table.add_column(column, justify="left" if column == "topic" else "right", no_wrap=True)
+    columns = ("topic", "language", "items", "positives", "P", "R", "F1",
+               "both named P / R / F1", "Spearman")  # fmt: skip
+    for column in columns:
+        left = column in ("topic", "language")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for r in results:
-        rho = "n/a" if r.spearman is None else f"{r.spearman:.3f}"
-        b = r.baseline or r
-        table.add_row(
-            r.topic, str(r.items), f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}",
-            f"{b.precision:.3f} / {b.recall:.3f} / {b.f1:.3f}", rho,
-        )  # fmt: skip
+        # The topic over the whole set, then per language when the set has several.
+        rows = [("all", r)]
+        if len(r.by_language) > 1:
+            rows += sorted(r.by_language.items())
+        for language, e in rows:
+            rho = "" if language != "all" else "n/a" if r.spearman is None else f"{r.spearman:.3f}"
+            b = e.baseline or e
+            positives = e.true_pos + e.false_neg
+            figures = (
+                (f"{e.precision:.3f}", f"{e.recall:.3f}", f"{e.f1:.3f}")
+                if positives or e.false_pos
+                else ("–", "–", "–")  # nothing to find and nothing wrongly found
+            )
+            table.add_row(
+                r.topic if language == "all" else "", language, str(e.items), str(positives),
+                *figures, f"{b.precision:.3f} / {b.recall:.3f} / {b.f1:.3f}", rho,
+            )  # fmt: skip
+        if r is not results[-1]:
+            table.add_section()
     console.print(table)
     console.print(
-        "P precision, R recall; both named: the baseline that calls every item naming the "
-        "topic's parties relevant; Spearman: score against labelled intensity, positives only"
+        "P precision, R recall, per topic and per language of the items; both named: the "
+        "baseline that calls every item naming the topic's parties relevant; Spearman: score "
+        "against labelled intensity, positives only"
     )
     for r in results:
         if not r.misses:

@@ -41,6 +41,8 @@ class TopicEvaluation:
     misses: list[Miss] = field(default_factory=list)
     # The plain baseline an analyst compares with first: relevant = both parties named.
     baseline: TopicEvaluation | None = None
+    # The same figures for the items of each language (`language` of an item; "?" if none).
+    by_language: dict[str, TopicEvaluation] = field(default_factory=dict)
 
     def count(self, expected: bool, predicted: bool) -> None:
         self.items += 1
@@ -132,8 +134,18 @@ def evaluate(matchers: CompiledRules, items: list[dict[str, Any]]) -> list[Topic
                 continue
             result = results[score.topic]
             expected = bool(item[score.topic])
+            both_named = bool(score.matches.get("parties_named"))
             result.count(expected, score.relevant)
-            baselines[score.topic].count(expected, bool(score.matches.get("parties_named")))
+            baselines[score.topic].count(expected, both_named)
+            language = str(item.get("language") or "?")
+            if language not in result.by_language:
+                result.by_language[language] = TopicEvaluation(
+                    score.topic, baseline=TopicEvaluation(score.topic)
+                )
+            per_language = result.by_language[language]
+            per_language.count(expected, score.relevant)
+            assert per_language.baseline is not None
+            per_language.baseline.count(expected, both_named)
             if expected != score.relevant:
                 item_id = str(item.get("id", f"line {number}"))
                 result.misses.append(Miss(item_id, item["title"], expected, score))
