@@ -17,6 +17,9 @@ Corpora:
               words, summary 25-45 words, in the proportions of bench/cycle.py's make_item
               (10% name every actor group of one topic, 20% one actor, the rest ordinary;
               one in five in Turkish). The summary is clean text, as stored and scored.
+* mixed     - the same recipe in six languages in turn: English, Turkish, Persian, Hebrew,
+              Russian, Arabic (MORE_LANGUAGES: team-written words, with the clitics, endings
+              and inflections each press writes), scored against every topic.
 * on-topic  - tests/data/labelled_news.jsonl repeated to at least --stories stories. Every item
               names the topics' countries: a worst case for a matcher that is quick on misses.
 * --corpus  - optional, any JSONL with title, summary, language (e.g.
@@ -93,6 +96,78 @@ def make_story(rng: random.Random, lang: str) -> Story:
             body[rng.randrange(len(body))] = rng.choice(rng.choice(groups))
     title[0] = title[0].capitalize()
     return " ".join(title), " ".join(body) + ".", lang
+
+
+# The languages of issue "Read the news in the languages it happens in", as a reporter writes
+# them: ordinary words, and actor and signal words with their clitics, endings and inflections
+# (so the clitic and suffix paths of the matcher are exercised). Written for this bench.
+# fmt: off
+MORE_LANGUAGES = {
+    "fa": (
+        ["دولت", "روز", "گزارش", "گفت", "کرد", "شد", "این", "در", "از", "به", "با", "برای", "که", "را", "خبر", "مردم", "شهر", "سال", "هفته", "امروز", "اقتصاد", "بازار", "قیمت", "مجلس", "وزیر", "رئیس", "جمهور", "نشست", "برنامه", "طرح", "مرکز", "استان", "کشور", "جهان"],
+        {"iran_israel": ([["ایران", "ایرانی", "تهران", "سپاه پاسداران", "جمهوری اسلامی"],
+                          ["اسرائیل", "اسرائیلی‌ها", "رژیم صهیونیستی", "تل‌آویو"]],
+                         ["حمله", "حمله‌های", "موشک", "پهپاد", "تهدید", "انتقام", "آتش‌بس"]),
+         "tr_ru": ([["ترکیه", "ترکیه‌ای", "آنکارا"], ["روسیه", "مسکو", "روسی"],
+                    ["تحریم", "تحریم‌های", "کالاهای دوکاربردی", "صادرات مجدد"]],
+                   ["پرداخت", "هشدار", "فشار", "نگرانی"])},
+    ),
+    "he": (
+        ["הממשלה", "היום", "אמר", "אמרה", "על", "של", "את", "עם", "לפי", "כי", "גם", "הוא", "היא", "שנה", "שבוע", "בעיר", "המדינה", "הכנסת", "שר", "ראש", "דיון", "תוכנית", "כלכלה", "שוק", "מחיר", "ציבור", "עולם", "חדשות", "מקור", "דיווח"],
+        {"iran_israel": ([["איראן", "באיראן", "מטהרן", "האיראני", "משמרות המהפכה"],
+                          ["ישראל", "בישראל", 'צה"ל', "לישראל", "נתניהו"]],
+                         ["תקיפה", "טילים", "כטב\"ם", "איום", "נקמה", "הפסקת אש"]),
+         "tr_ru": ([["טורקיה", "מטורקיה", "הטורקית", "אנקרה"], ["רוסיה", "לרוסיה", "מוסקבה"],
+                    ["סנקציות", "עיצומים", "שימוש כפול", "יצוא"]],
+                   ["תשלומים", "אזהרה", "לחץ", "חשש"])},
+    ),
+    "ru": (
+        ["правительство", "сегодня", "заявил", "заявила", "по", "в", "на", "с", "для", "что", "это", "также", "год", "неделя", "город", "страна", "министр", "глава", "совещание", "программа", "экономика", "рынок", "цены", "мир", "новости", "источник"],
+        {"iran_israel": ([["Иран", "Ирана", "Ираном", "Тегеран", "КСИР", "иранский"],
+                          ["Израиль", "Израиля", "израильские", "ЦАХАЛ", "Нетаньяху"]],
+                         ["удар", "ракеты", "беспилотник", "угроза", "возмездие", "перемирие"]),
+         "tr_ru": ([["Турция", "Турции", "турецкие", "Анкара"], ["Россия", "России", "Москва"],
+                    ["санкции", "санкций", "двойного назначения", "реэкспорт"]],
+                   ["платежи", "предупредил", "давление", "опасения"])},
+    ),
+    "ar": (
+        ["الحكومة", "اليوم", "قال", "قالت", "في", "من", "إلى", "على", "مع", "أن", "هذا", "العام", "الأسبوع", "المدينة", "البلاد", "الوزير", "الرئيس", "اجتماع", "برنامج", "الاقتصاد", "السوق", "الأسعار", "العالم", "الأخبار", "مصدر"],
+        {"iran_israel": ([["إيران", "الإيراني", "طهران", "الحرس الثوري", "لإيران"],
+                          ["إسرائيل", "بإسرائيل", "الاحتلال", "تل أبيب", "نتنياهو"]],
+                         ["هجوم", "صواريخ", "مسيرة", "تهديد", "الرد", "وقف إطلاق النار"]),
+         "tr_ru": ([["تركيا", "التركية", "أنقرة"], ["روسيا", "لروسيا", "موسكو"],
+                    ["العقوبات", "عقوبات", "الاستخدام المزدوج", "إعادة التصدير"]],
+                   ["المدفوعات", "حذرت", "ضغوط", "مخاوف"])},
+    ),
+}
+# fmt: on
+MIXED = ["en", "tr", "fa", "he", "ru", "ar"]
+
+
+def make_mixed_story(rng: random.Random, lang: str) -> Story:
+    """A story of the mixed stream: English and Turkish as make_story, the other languages the
+    same recipe with their words (MORE_LANGUAGES)."""
+    if lang not in MORE_LANGUAGES:
+        return make_story(rng, lang)
+    vocab, topics = MORE_LANGUAGES[lang]
+    title = cycle._words(rng, vocab, 8, 14)
+    body = cycle._words(rng, vocab, 25, 45)
+    roll = rng.random()
+    if roll < cycle.BOTH_ACTORS_SHARE + cycle.ONE_ACTOR_SHARE:
+        groups, signals = topics[rng.choice(["iran_israel", "tr_ru"])]
+        if roll < cycle.BOTH_ACTORS_SHARE:
+            title[rng.randrange(len(title))] = rng.choice(groups[0])
+            extra = [rng.choice(g) for g in groups[1:]] + rng.sample(signals, rng.randint(1, 3))
+            del body[: len(extra)]
+            cycle._sprinkle(rng, body, extra)
+        else:
+            body[rng.randrange(len(body))] = rng.choice(rng.choice(groups))
+    return " ".join(title), " ".join(body) + ".", lang
+
+
+def mixed_corpus(stories: int, seed: int) -> list[Story]:
+    rng = random.Random(seed)
+    return [make_mixed_story(rng, MIXED[n % len(MIXED)]) for n in range(stories)]
 
 
 def stream_corpus(stories: int, seed: int) -> list[Story]:
@@ -256,6 +331,10 @@ def main() -> int:
     on_topic, distinct = jsonl_corpus(LABELLED, args.stories)
     corpora = [
         (f"stream (seed {args.seed})", stream),
+        (
+            f"mixed-language stream: {', '.join(MIXED)} in turn",
+            mixed_corpus(args.stories, args.seed),
+        ),
         (f"on-topic: labelled_news.jsonl ({distinct} items, repeated)", on_topic),
     ]
     if args.corpus:
