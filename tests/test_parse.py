@@ -99,3 +99,25 @@ def test_a_json_feed_with_one_bad_byte_keeps_its_items():
         "Caf\ufffd talk",
         "Iran and Israel exchange warnings",
     ]
+
+
+def test_a_body_cut_short_inside_its_last_entry_keeps_the_whole_entries_only():
+    # A download cut off inside the third entry's guid: feedparser recovers it with its guid
+    # and link cut short, a story that would be stored again, whole, on the next poll.
+    items = "".join(
+        f"<item><title>Harbour news {n}</title><link>https://ex.example/story-{n}2</link>"
+        f"<guid>https://ex.example/story-{n}2</guid></item>"
+        for n in (1, 2, 3)
+    )
+    document = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}'
+    cut = document[: document.rindex("story-32</guid>") + len("story-3")]
+    parsed = parse(cut.encode())
+    assert [s.url for s in parsed.stories] == [
+        "https://ex.example/story-12",
+        "https://ex.example/story-22",
+    ]
+    assert "ends inside its last entry" in parsed.warning
+    # Whole, or cut between entries: every entry is kept.
+    assert len(parse(document.encode()).stories) == 3
+    between = document[: document.rindex("<item>")]
+    assert len(parse(between.encode()).stories) == 2

@@ -395,7 +395,7 @@ def parse_feed(
             return ParsedFeed(feed_id, error="empty response: the body holds no feed")
         if _looks_like_json(body):
             parsed = _json_feed(body)
-            return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes)
+            return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes, body)
         try:
             parsed = _feedparser(body, headers)
         except Exception as exc:  # feedparser raises on some bodies (issue 11); try once more
@@ -404,7 +404,7 @@ def parse_feed(
                 raise
             parsed = _feedparser(repaired, headers)
             notes.append(f"characters that do not exist were replaced ({type(exc).__name__})")
-        return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes)
+        return _stories(feed_id, feed_url, language, parsed, fetched_at, base_url, notes, body)
     except Exception as exc:  # whatever a body does, it is this feed's outcome, not the cycle's
         message = describe_error(exc)
         return ParsedFeed(feed_id, error=f"cannot parse the feed ({message})")
@@ -418,6 +418,7 @@ def _stories(
     fetched_at: datetime,
     base_url: str | None,
     notes: list[str],
+    body: bytes = b"",
 ) -> ParsedFeed:
     entries = parsed.get("entries", [])
     error = None
@@ -427,6 +428,11 @@ def _stories(
         if isinstance(exc, _ENCODING_NOTES):
             notes.append(message)
         elif entries:
+            if _cut_inside_last_entry(body, len(entries)):
+                # Its guid, link or title may be cut short: stored now, it would be stored
+                # again, whole, once the feed is sent whole (a different story to the store).
+                entries = entries[:-1]
+                notes.append("the body ends inside its last entry, which was skipped")
             notes.append(f"malformed feed, {len(entries)} entries recovered ({message})")
         elif parsed.get("version"):  # a feed with no entries, and a flaw: empty, not broken
             notes.append(f"malformed feed with no entries ({message})")
@@ -454,6 +460,19 @@ def _stories(
     warning = "; ".join(notes) if notes else None
     ttl = ttl_minutes(feed.get("ttl"))
     return ParsedFeed(feed_id, stories, len(entries), feed_title, warning, error, ttl)
+
+
+_ENTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s>]", re.IGNORECASE)
+_ENTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+
+
+def _cut_inside_last_entry(body: bytes, entries: int) -> bool:
+    """Whether a body that is not well-formed ends inside its last entry (a download cut
+    short): every entry opens, and all but the last close. A body in an encoding these byte
+    patterns cannot see (UTF-16) counts no entries, so nothing is dropped from it."""
+    return (
+        len(_ENTRY_OPEN.findall(body)) == entries and len(_ENTRY_CLOSE.findall(body)) == entries - 1
+    )
 
 
 def _story(
