@@ -122,6 +122,12 @@ def test_arabic_question_mark_and_comma_split_sentences_and_lists():
     assert not scored("السعودية، إيران وإسرائيل تفوز بجوائز")[0]
 
 
+def test_a_single_cyrillic_letter_with_a_dot_does_not_end_a_sentence():
+    # "г." (год, the year) is an abbreviation: the lead is one sentence naming both.
+    assert scored("Главное", "Иран в 2024 г. нанес удар по Израилю")[0]
+    assert not scored("Главное", "Иран нанес удар. Израиль молчит")[0]
+
+
 def test_explain_shows_the_words_as_written(capsys, tmp_path):
     from tensionwatch.cli import main
 

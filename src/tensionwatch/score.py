@@ -677,9 +677,12 @@ def _inside_longer(hit: Hit, others: list[Hit]) -> bool:
 
 # A word, with Turkish suffixes after an apostrophe kept on it (İsrail'in is one word).
 _WORD = re.compile(r"\w+(?:'\w+)*")
-# Sentence ends in folded text: . ! ? followed by space or the end, but not the dot after a
-# single letter ("u.s. treasury", "j. smith") or a short abbreviation; line breaks too.
-_SENTENCE_END = re.compile(r"(?<!\b[a-z])(?<!\bmr)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?]+(?=\s|$)|\n+")
+# Sentence ends in folded text: . ! ? followed by space or the end (Arabic ؟ and ۔ are folded
+# to ? and .), but not the dot after a single letter of any script ("u.s. treasury",
+# "j. smith", "в 2024 г. в Москве") or a short abbreviation; line breaks too.
+_SENTENCE_END = re.compile(
+    r"(?<!\b[^\W\d_])(?<!\bmr)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?]+(?=\s|$)|\n+"
+)
 
 
 # Where a headline's parts meet: "Analysis: …", "ANALİZ | …", "Explainer — …".
