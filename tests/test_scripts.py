@@ -122,6 +122,65 @@ def test_arabic_question_mark_and_comma_split_sentences_and_lists():
     assert not scored("السعودية، إيران وإسرائيل تفوز بجوائز")[0]
 
 
+def test_a_clitic_reading_never_hides_the_whole_word():
+    # "המוסד" (the Mossad) begins like ה + "מוסד" (an institute), "الحرس الثوري" like ال +
+    # "حرس الثورة", "لبنان" (Lebanon) like ل + "بن گویر": each word is also read whole.
+    from tensionwatch.score import _Scanner
+
+    scanner = _Scanner(
+        [("mossad", "המוסד"), ("institute", "מוסד לביטוח"), ("irgc", "الحرس الثوري"),
+         ("irgc2", "حرس الثورة"), ("lebanon", "لبنان"), ("ben gvir", "بن گویر"),
+         ("basij", "בסיג'")]
+    )  # fmt: skip
+    for text, key in (
+        ("המוסד הודיע", "mossad"),
+        ("והמוסד הודיע", "mossad"),
+        ("قال الحرس الثوري", "irgc"),
+        ("في لبنان اليوم", "lebanon"),
+        ("הבסיג' פשט", "basij"),  # a term that ends in a geresh
+    ):
+        assert [k for k, _, _ in scanner.find(fold(text))] == [key], text
+
+
+def test_rules_of_one_language_speak_only_for_its_stories():
+    # Persian رئیسی (Raisi) folds like Arabic الرئيسي ("main"): under by_language.fa it
+    # names Iran in a Persian story, and nothing in an Arabic one.
+    topic = {
+        "title": "t",
+        "languages": ["fa", "ar"],
+        "actors": {"iran": ["إيران"], "israel": ["إسرائيل"]},
+        "signals": [{"term": "هجوم", "weight": 2}],
+        "by_language": {
+            "fa": {
+                "actors": {"iran": ["رئیسی"]},
+                "signals": [{"term": "حمله", "weight": 2}],
+                "negation": {"after": ["نکرد"]},
+            }
+        },
+    }
+    rules = compile_topics({"t": Topic.model_validate(topic)})
+
+    def decide(title, language):
+        (score,) = score_story(rules, title, "", language)
+        return score.relevant, score.score
+
+    assert decide("حمله رئیسی به اسرائیل", "fa") == (True, 2.0 * 1.5)
+    assert decide("رئیسی: حمله نکرد اسرائیل", "fa") == (True, 0.0)
+    assert decide("هجوم على المعبر الرئيسي في إسرائيل", "ar") == (False, 0.0)
+    assert decide("هجوم على المعبر الرئيسي في إسرائيل", None)[0]  # language unknown: all rules
+
+
+def test_by_language_rules_must_fit_the_topic():
+    import pytest
+    from pydantic import ValidationError
+
+    base = {"title": "t", "languages": ["en"], "actors": {"a": ["alpha"]}}
+    with pytest.raises(ValidationError, match="by_language.fa: fa is not in the topic's"):
+        Topic.model_validate({**base, "by_language": {"fa": {"signals": []}}})
+    with pytest.raises(ValidationError, match="names no actor group of the topic: b"):
+        Topic.model_validate({**base, "by_language": {"en": {"actors": {"b": ["beta"]}}}})
+
+
 def test_a_single_cyrillic_letter_with_a_dot_does_not_end_a_sentence():
     # "г." (год, the year) is an abbreviation: the lead is one sentence naming both.
     assert scored("Главное", "Иран в 2024 г. нанес удар по Израилю")[0]

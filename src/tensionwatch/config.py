@@ -339,6 +339,29 @@ class Negation(_Strict):
     after: list[TermText] = []
 
 
+class LanguageNegation(_Strict):
+    """Negators of one language, added to the topic's for its stories (the topic's window)."""
+
+    before: list[TermText] = []
+    after: list[TermText] = []
+
+
+class LanguageRules(_Strict):
+    """Rules of a topic that apply to stories in one language only (`by_language`): terms
+    of a script two languages share (Persian and Arabic) must not speak for the other one
+    (Persian رئیسی, Raisi, folds like Arabic الرئيسي, "main"; Persian نفت, oil, is Arabic
+    for "she denied"). Each list adds to the topic's list of the same name."""
+
+    actors: dict[Annotated[str, Field(pattern=NAME_PATTERN)], list[TermText]] = {}
+    signals: list[WeightedTerm] = []
+    counters: list[CounterTerm] = []
+    exclusions: list[TermText] = []
+    not_actors: list[TermText] = []
+    third_parties: list[TermText] = []
+    negation: LanguageNegation = LanguageNegation()
+    commentary: list[TermText] = []  # words that open an analysis headline
+
+
 class Topic(_Strict):
     title: str
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] | None = None
@@ -360,6 +383,8 @@ class Topic(_Strict):
     focus: Focus = Focus()
     negation: Negation = Negation()
     commentary: Commentary = Commentary()
+    # Rules for the stories of one language only (README "Languages").
+    by_language: dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")], LanguageRules] = {}
 
     @field_validator("actors")
     @classmethod
@@ -376,6 +401,17 @@ class Topic(_Strict):
         unknown = [p for p in self.parties or [] if p not in self.actors]
         if unknown:
             raise ValueError(f"parties names no actor group: {', '.join(unknown)}")
+        for language, rules in self.by_language.items():
+            if self.languages is not None and language not in self.languages:
+                raise ValueError(
+                    f"by_language.{language}: {language} is not in the topic's languages"
+                )
+            unknown = [g for g in rules.actors if g not in self.actors]
+            if unknown:
+                raise ValueError(
+                    f"by_language.{language}.actors names no actor group of the topic: "
+                    f"{', '.join(unknown)}"
+                )
         return self
 
     @property

@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from tensionwatch.config import Topic
+from tensionwatch.config import LanguageRules, Topic
 from tensionwatch.text import fold
 
 ACTOR, SIGNAL, COUNTER, EXCLUSION, NOT_ACTOR, THIRD_PARTY = (
@@ -78,7 +78,7 @@ _CLITIC_LETTERS = "وفبكلاובהלמשכ"
 # with one of them attached (ایرانی, الإيرانية). Longest first.
 _SUFFIXES = ("هايي", "هاي", "ها", "يه", "اي", "يي", "ان", "ات", "ين", "ون", "هم", "ي", "ه")
 _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
-_SUFFIX_THEN_END = "(?=(?:" + "|".join(_SUFFIXES) + r")?\b)"
+_SUFFIX_THEN_END = "(?=(?:" + "|".join(_SUFFIXES) + r")?(?!\w))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,7 @@ class Term:
     group: str  # actor group name, or the signal class (threat/act)
     weight: float
     cap: int
+    language: str | None = None  # from `by_language`: speaks only in stories of this language
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class _Scanner:
         self._prefix = prefix
         self._prefix_lengths = sorted({len(p) for p in prefix})
         self._regex = None
+        self._word: re.Pattern[str] | None = None  # one first word at a given position
         if words:
             # The lookahead on the possible first letters lets the engine skip most positions
             # before it tests the word boundary (measured ~15% faster than a bare \b).
@@ -145,44 +147,83 @@ class _Scanner:
                 first_letters |= set(_CLITIC_LETTERS)
                 clitics = _CLITICS + "?"
             letters = "".join(sorted(first_letters))
-            self._regex = re.compile(
-                f"(?=[{re.escape(letters)}])(?<!\\w){clitics}(?P<w>{_trie_pattern(words)})"
-            )
+            trie = _trie_pattern(words)
+            self._regex = re.compile(f"(?=[{re.escape(letters)}])(?<!\\w){clitics}(?P<w>{trie})")
+            if clitics:
+                self._word = re.compile(f"(?P<w>{trie})")
 
     def find(self, folded: str) -> list[tuple[Any, int, int]]:
         """Every occurrence, as (key, start, end)."""
         found: list[tuple[Any, int, int]] = []
         if self._regex is None:
             return found
-        exact, prefix, lengths = self._exact, self._prefix, self._prefix_lengths
         for hit in self._regex.finditer(folded):
-            word = hit.group("w")
             start, end = hit.span("w")
-            tails = exact.get(word, ())
-            if lengths:
-                for length in lengths:
-                    if length > len(word):
-                        break
-                    more = prefix.get(word[:length])
-                    if more:
-                        tails = [*tails, *more]
-            for tail in tails:
-                stop = end
-                if tail.rest:
-                    if not folded.startswith(tail.rest, end):
-                        continue
-                    stop = end + len(tail.rest)
-                    if tail.rest_is_prefix:
-                        while stop < len(folded) and _is_word(folded[stop]):
-                            stop += 1
-                    elif (
-                        stop < len(folded)
-                        and _is_word(folded[stop])
-                        and not _suffix_follows(folded, stop)
-                    ):
-                        continue
-                found.append((tail.key, start, stop))
+            self._resolve(folded, hit.group("w"), start, end, found)
+            if self._word is not None and _CLITIC_START.match(folded, hit.start()):
+                # The regex read the word one way (with a clitic, or none); the other ways
+                # may hold other terms: "המוסד" is the term המוסד, not ה + the first word of
+                # "מוסד לביטוח"; "الحرس الثوري" is not ال + the first word of "حرس الثورة".
+                for split in _clitic_splits(folded, hit.start(), start):
+                    other = self._word.match(folded, split)
+                    if other:
+                        at, to = other.span("w")
+                        self._resolve(folded, other.group("w"), at, to, found, True)
         return found
+
+    def _resolve(
+        self,
+        folded: str,
+        word: str,
+        start: int,
+        end: int,
+        found: list[tuple[Any, int, int]],
+        another_reading: bool = False,
+    ) -> None:
+        """The terms whose first word (or prefix) is `word` at start..end, and whose rest of
+        the phrase follows: appended to `found` (once: `another_reading` of a word may find
+        what the first found)."""
+        exact, prefix, lengths = self._exact, self._prefix, self._prefix_lengths
+        tails = exact.get(word, ())
+        if lengths:
+            for length in lengths:
+                if length > len(word):
+                    break
+                more = prefix.get(word[:length])
+                if more:
+                    tails = [*tails, *more]
+        for tail in tails:
+            stop = end
+            if tail.rest:
+                if not folded.startswith(tail.rest, end):
+                    continue
+                stop = end + len(tail.rest)
+                if tail.rest_is_prefix:
+                    while stop < len(folded) and _is_word(folded[stop]):
+                        stop += 1
+                elif (
+                    stop < len(folded)
+                    and _is_word(folded[stop])
+                    and not _suffix_follows(folded, stop)
+                ):
+                    continue
+            if not another_reading or (tail.key, start, stop) not in found:
+                found.append((tail.key, start, stop))
+
+
+_CLITIC_START = re.compile(f"[{_CLITIC_LETTERS}]")
+_CLITIC = re.compile(_CLITICS)
+
+
+def _clitic_splits(folded: str, word_start: int, read_at: int) -> list[int]:
+    """Where else the word at `word_start` may begin after its clitics than `read_at` (where
+    the regex read it): at its start, and after each clitic sequence it starts with."""
+    splits = [word_start] if read_at != word_start else []
+    for length in (1, 2, 3):
+        split = word_start + length
+        if split != read_at and _CLITIC.fullmatch(folded, word_start, split):
+            splits.append(split)
+    return splits
 
 
 def _spellings(first: str) -> list[str]:
@@ -228,7 +269,7 @@ def _trie_pattern(words: dict[str, bool]) -> str:
             branches.append(r"\w*")
         if node.get("\0exact"):
             # An Arabic-script word may end in a suffix: the hit stops before it.
-            branches.append(_SUFFIX_THEN_END if _ARABIC_SCRIPT.match(last) else r"\b")
+            branches.append(_SUFFIX_THEN_END if _ARABIC_SCRIPT.match(last) else r"(?!\w)")
         if len(branches) == 1:
             return branches[0]
         return "(?:" + "|".join(branches) + ")"
@@ -249,22 +290,24 @@ class TopicMatcher:
         self._party_set = frozenset(self.party_groups)
         self._list_words = frozenset(fold(w).strip() for w in topic.focus.list_words)
         self._pair_words = frozenset(fold(w).strip() for w in topic.focus.pair_words)
-        self._commentary_words = frozenset(fold(w).strip() for w in topic.commentary.words)
-        terms: list[Term] = []
-        for group, texts in topic.actors.items():
-            terms += [Term(t, ACTOR, group, 0.0, 1) for t in texts]
-        for s in topic.signals:
-            terms.append(Term(s.term, SIGNAL, s.kind, s.weight, s.cap or topic.max_count))
-        for c in topic.counters:
-            terms.append(Term(c.term, COUNTER, "counter", c.weight, c.cap or topic.max_count))
-        terms += [Term(t, EXCLUSION, "exclusion", 0.0, 1) for t in topic.exclusions]
-        terms += [Term(t, NOT_ACTOR, "not an actor", 0.0, 1) for t in topic.not_actors]
-        terms += [Term(t, THIRD_PARTY, "third party", 0.0, 1) for t in topic.third_parties]
+        terms = _terms(topic, topic, None)
+        for language, rules in topic.by_language.items():
+            terms += _terms(topic, rules, language)
         self.terms = terms
+        self._by_language = bool(topic.by_language)
 
         self._scanner = _Scanner([(index, term.text) for index, term in enumerate(terms)])
-        self._negators_before = _negators(topic.negation.before)
-        self._negators_after = _negators(topic.negation.after)
+        # Negators and commentary words: the topic's, and each language's added for its stories.
+        self._negators = {None: (_negators(topic.negation.before), _negators(topic.negation.after))}
+        self._commentary_words = {None: frozenset(fold(w).strip() for w in topic.commentary.words)}
+        for language, rules in topic.by_language.items():
+            self._negators[language] = (
+                _negators([*topic.negation.before, *rules.negation.before]),
+                _negators([*topic.negation.after, *rules.negation.after]),
+            )
+            self._commentary_words[language] = self._commentary_words[None] | {
+                fold(w).strip() for w in rules.commentary
+            }
 
     def find(self, folded: str) -> list[tuple[int, int, int]]:
         """Every term occurrence in folded text, as (term index, start, end)."""
@@ -293,10 +336,14 @@ class TopicMatcher:
         if language and topic.languages and language not in topic.languages:
             matches = {"actors": {}, "signals": [], "skipped": f"language {language}"}
             return TopicScore(self.name, self.rules_version, 0.0, False, matches), []
+        terms = self.terms
+        if self._by_language and language:
+            # Terms of another language's rules say nothing about this story.
+            hits = [h for h in hits if terms[h.term].language in (None, language)]
         if not hits:  # most stories of a news stream: nothing more to work out
             matches = {"actors": {}, "signals": [], "missing_groups": self.group_names}
             return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
-        terms = self.terms
+        negators = self._negators.get(language, self._negators[None])
         # "Both named" is the plain baseline: any mention of each party counts for it.
         named = {terms[h.term].group for h in hits if terms[h.term].role == ACTOR}
         parties_named = all(p in named for p in self.party_groups)
@@ -352,7 +399,7 @@ class TopicMatcher:
             elif h.sentence > lead and h.sentence not in groups_at:
                 h.status = FAR  # beyond the lead, in a sentence that names no actor
             else:
-                h.status = NEGATED if self._negated(texts[h.field], h) else COUNTED
+                h.status = NEGATED if self._negated(texts[h.field], h, negators) else COUNTED
                 signal_at.add(h.sentence)
                 if h.sentence == 0 and h.status == COUNTED and terms[h.term].group == "act":
                     act_in_headline = True
@@ -418,7 +465,8 @@ class TopicMatcher:
         if focus is not None:
             matches["focus"] = focus
         matches.update(why_not)
-        commentary = self._commentary(texts[0]) if relevant else None
+        words = self._commentary_words.get(language, self._commentary_words[None])
+        commentary = self._commentary(texts[0], words) if relevant else None
         if commentary:
             # An analysis, an explainer or a question discusses the conflict; it reports no
             # new event, so its words count for less (the story stays relevant).
@@ -496,7 +544,7 @@ class TopicMatcher:
             why["actors_apart"] = True
         return None, why
 
-    def _commentary(self, headline: str) -> str | None:
+    def _commentary(self, headline: str, words: frozenset[str]) -> str | None:
         """The word that marks a headline as commentary rather than a report, if any: a
         commentary word opening the headline or a part of it after a colon, a bar or a dash
         ("Analysis: …", "Explainer | …", "Bearings and chips: why …"), or a question mark
@@ -506,7 +554,7 @@ class TopicMatcher:
             return "?"
         for part in _HEADLINE_PARTS.split(headline):
             first = _WORD.search(part)
-            if first and first.group() in self._commentary_words:
+            if first and first.group() in words:
                 return first.group()
         return None
 
@@ -606,10 +654,12 @@ class TopicMatcher:
                 return True
         return False
 
-    def _negated(self, text: str, hit: Hit) -> bool:
+    def _negated(
+        self, text: str, hit: Hit, negators: tuple[Negators | None, Negators | None]
+    ) -> bool:
         """A negator within the window before (or after) the hit, in the same sentence."""
         window = self.topic.negation.window
-        before_words, after_words = self._negators_before, self._negators_after
+        before_words, after_words = negators
         # Each side starts with one regex search for any negator nearby; most hits have none.
         if before_words:
             before = text[max(0, hit.start - 30 * window) : hit.start]
@@ -630,6 +680,22 @@ class TopicMatcher:
     def _is_negator(word: str, negators: Negators) -> bool:
         exact, prefixes, _ = negators
         return word in exact or (bool(prefixes) and word.startswith(prefixes))
+
+
+def _terms(topic: Topic, rules: Topic | LanguageRules, language: str | None) -> list[Term]:
+    """The terms of a topic's lists, or of one language's (`by_language`), in one order."""
+    terms: list[Term] = []
+    for group, texts in rules.actors.items():
+        terms += [Term(t, ACTOR, group, 0.0, 1, language) for t in texts]
+    for s in rules.signals:
+        terms.append(Term(s.term, SIGNAL, s.kind, s.weight, s.cap or topic.max_count, language))
+    for c in rules.counters:
+        cap = c.cap or topic.max_count
+        terms.append(Term(c.term, COUNTER, "counter", c.weight, cap, language))
+    terms += [Term(t, EXCLUSION, "exclusion", 0.0, 1, language) for t in rules.exclusions]
+    terms += [Term(t, NOT_ACTOR, "not an actor", 0.0, 1, language) for t in rules.not_actors]
+    terms += [Term(t, THIRD_PARTY, "third party", 0.0, 1, language) for t in rules.third_parties]
+    return terms
 
 
 COUNTED, NEGATED, FAR, INSIDE, EXCLUDING, ASIDE, LISTED = (
@@ -680,9 +746,7 @@ _WORD = re.compile(r"\w+(?:'\w+)*")
 # Sentence ends in folded text: . ! ? followed by space or the end (Arabic ؟ and ۔ are folded
 # to ? and .), but not the dot after a single letter of any script ("u.s. treasury",
 # "j. smith", "в 2024 г. в Москве") or a short abbreviation; line breaks too.
-_SENTENCE_END = re.compile(
-    r"(?<!\b[^\W\d_])(?<!\bmr)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?]+(?=\s|$)|\n+"
-)
+_SENTENCE_END = re.compile(r"(?<!\b[^\W\d_])(?<!\bmr)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?]+(?=\s|$)|\n+")
 
 
 # Where a headline's parts meet: "Analysis: …", "ANALİZ | …", "Explainer — …".
