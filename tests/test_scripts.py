@@ -142,6 +142,15 @@ def test_a_clitic_reading_never_hides_the_whole_word():
         assert [k for k, _, _ in scanner.find(fold(text))] == [key], text
 
 
+def test_an_ending_is_found_after_the_longest_word_another_term_makes():
+    # "تركية" (Turkish, fem.) is Arabic تركي + ة; it is also Persian ترکیه (Türkiye), a
+    # longer term the regex reads first. Both readings are found.
+    from tensionwatch.score import _Scanner
+
+    scanner = _Scanner([("turkish", "تركي"), ("turkiye fa", "ترکیه"), ("a phrase", "تركي بن")])
+    assert sorted(k for k, _, _ in scanner.find(fold("شركة تركية"))) == ["turkish", "turkiye fa"]
+
+
 def test_rules_of_one_language_speak_only_for_its_stories():
     # Persian رئیسی (Raisi) folds like Arabic الرئيسي ("main"): under by_language.fa it
     # names Iran in a Persian story, and nothing in an Arabic one.

@@ -309,14 +309,15 @@ class Focus(_Strict):
     # between the two names once the clitic is set apart.
     list_words: list[TermText] = [
         "and", "or", "ve", "veya", "ile", "nor",
-        "и", "или",  # Russian
-        "و", "یا",  # Persian
-        "او", "أو",  # Arabic (و as in Persian)
+        "и", "или", "либо",  # Russian
+        "و", "یا", "نه",  # Persian
+        "او", "أو", "أم",  # Arabic (و as in Persian)
         "ו", "או",  # Hebrew
     ]  # fmt: skip
     # …unless the pair is framed as one: "between Iran and Israel", "İran ile İsrail arasında".
     pair_words: list[TermText] = [
-        "between", "arasinda", "arasindaki", "между", "بين", "میان", "بین", "בין",
+        "between", "arasinda", "arasindaki", "между", "بين", "وبين", "میان", "بین", "مابین",
+        "בין", "לבין",
     ]  # fmt: skip
 
 

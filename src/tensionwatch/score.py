@@ -209,6 +209,15 @@ class _Scanner:
                     continue
             if not another_reading or (tail.key, start, stop) not in found:
                 found.append((tail.key, start, stop))
+        if _ARABIC_SCRIPT.match(word):
+            # The word may also be a one-word term with an ending: the regex read the longest
+            # term it could ("ترکیه", Persian for Türkiye), not "تركي" + ه (Arabic: Turkish).
+            for suffix in _SUFFIXES:
+                core = word[: -len(suffix)]
+                if word.endswith(suffix) and core in exact:
+                    for tail in exact[core]:
+                        if not tail.rest:  # a phrase's first word takes no ending
+                            found.append((tail.key, start, start + len(core)))
 
 
 _CLITIC_START = re.compile(f"[{_CLITIC_LETTERS}]")
