@@ -129,7 +129,9 @@ def test_default_rules_hold_on_the_team_set_and_rank_by_intensity():
     from tensionwatch.score import compile_topics
 
     rules = compile_topics(load_config(ROOT / "config.yaml").topics)
-    results = evaluate(rules, load_labelled(ROOT / "tests" / "data" / "labelled_news.jsonl"))
+    items = load_labelled(ROOT / "tests" / "data" / "labelled_news.jsonl")
+    # English and Turkish here; the four later languages in tests/test_languages.py.
+    results = evaluate(rules, [i for i in items if i["language"] in ("en", "tr")])
     assert {r.topic for r in results} == {"iran_israel", "tr_ru"}
     for result in results:
         assert result.f1 >= 0.95, result.topic

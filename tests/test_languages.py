@@ -19,7 +19,7 @@ NEW_LANGUAGES = ("fa", "he", "ru", "ar")
 
 def test_the_rules_hold_in_each_new_language_on_the_team_set():
     """F1 ≥ 0.90 per topic in each new language that has positives for it (items written by
-    the team without sight of the rules), and English and Turkish as before (≥ 0.95)."""
+    the team without sight of the rules). English and Turkish: tests/test_evaluation.py."""
     rules = compile_topics(load_config(ROOT / "config.yaml").topics)
     results = evaluate(rules, load_labelled(ROOT / "tests" / "data" / "labelled_news.jsonl"))
     checked = set()
@@ -29,8 +29,6 @@ def test_the_rules_hold_in_each_new_language_on_the_team_set():
             if language in NEW_LANGUAGES and positives:
                 assert figures.items >= 60 and figures.f1 >= 0.90, (result.topic, language)
                 checked.add((result.topic, language))
-            elif language in ("en", "tr"):
-                assert figures.f1 >= 0.95, (result.topic, language)
     assert {language for _, language in checked} == set(NEW_LANGUAGES)
 
 
