@@ -49,6 +49,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+import ahocorasick
+
 from tensionwatch.config import LanguageRules, Topic
 from tensionwatch.text import fold
 
@@ -305,7 +307,9 @@ class TopicMatcher:
         self.terms = terms
         self._by_language = bool(topic.by_language)
 
-        self._scanner = _Scanner([(index, term.text) for index, term in enumerate(terms)])
+        # This topic's own scanner serves `explain` (CompiledRules scans for all topics at
+        # once): compiled when first asked for, not by every worker of every cycle.
+        self._scanner: _Scanner | None = None
         # Negators and commentary words: the topic's, and each language's added for its stories.
         self._negators = {None: (_negators(topic.negation.before), _negators(topic.negation.after))}
         self._commentary_words = {None: frozenset(fold(w).strip() for w in topic.commentary.words)}
@@ -320,6 +324,8 @@ class TopicMatcher:
 
     def find(self, folded: str) -> list[tuple[int, int, int]]:
         """Every term occurrence in folded text, as (term index, start, end)."""
+        if self._scanner is None:
+            self._scanner = _Scanner([(i, term.text) for i, term in enumerate(self.terms)])
         return self._scanner.find(folded)
 
     def score(self, title: str, summary: str, language: str | None = None) -> TopicScore:
@@ -812,27 +818,20 @@ class CompiledRules(Sequence[TopicMatcher]):
         self._scanner = _Scanner(
             [((i, t), term.text) for i, m in enumerate(matchers) for t, term in enumerate(m.terms)]
         )
-        # The quick pre-check: a term can only match where its first word (or prefix) occurs
+        # The quick pre-check: a term can only match where its text (or prefix) occurs
         # as a substring, and `in` costs far less than the regex scan. Per topic, the party
         # groups with the fewest first words are tried first. Only the parties are checked: a
         # story that names them but lacks another group is a near miss, and saying so needs
         # the scan (a substring is no proof that a party is named).
-        self._gates: list[list[tuple[TopicScore, tuple[str, ...]]]] = []
-        for m in matchers:
-            gate = []
-            for group in m.party_groups:
-                stems = {
-                    spelling
-                    for t in m.terms
-                    if t.role == ACTOR and t.group == group
-                    for spelling in _spellings(_split_term(t.text)[0])
-                }
-                absent = TopicScore(
-                    m.name, m.rules_version, 0.0, False,
-                    {"actors": {}, "signals": [], "missing_groups": [group]},
-                )  # fmt: skip
-                gate.append((absent, tuple(sorted(stems))))
-            self._gates.append(sorted(gate, key=lambda entry: len(entry[1])))
+        # Per story language: the terms of other languages' rules cannot name a party in it.
+        self._gates: dict[str | None, _Gate] = {}
+        self._term_languages = [[t.language for t in m.terms] for m in matchers]
+
+    def _gate(self, language: str | None) -> _Gate:
+        gate = self._gates.get(language)
+        if gate is None:
+            gate = self._gates[language] = _Gate(self.matchers, language)
+        return gate
 
     @overload
     def __getitem__(self, index: int) -> TopicMatcher: ...
@@ -854,19 +853,24 @@ class CompiledRules(Sequence[TopicMatcher]):
         stories of a news stream are decided this way for every topic and never scanned.
         """
         text = title + "\n" + summary  # the line break between them ends every term
+        absent = self._gate(language).absent(text)
         decided: list[TopicScore | None] = []
-        for m, gate in zip(self.matchers, self._gates, strict=True):
+        for m, result in zip(self.matchers, absent, strict=True):
             if language and m.topic.languages and language not in m.topic.languages:
                 decided.append(m.explain_hits((title, summary), [], language)[0])
-                continue
-            decided.append(_first_absent(gate, text))
+            else:
+                decided.append(result)
         if all(result is not None for result in decided):
             return decided  # type: ignore[return-value]
         split = len(title) + 1
         per_topic: list[list[Hit]] = [[] for _ in self.matchers]
+        languages = self._term_languages
         for (topic, term), start, end in self._scanner.find(text):
             if decided[topic] is not None:
                 continue
+            other = languages[topic][term]
+            if other is not None and language is not None and other != language:
+                continue  # a word of another language's rules (Persian in Arabic text)
             if start < split:
                 per_topic[topic].append(Hit(term, 0, start, end))
             else:
@@ -878,15 +882,58 @@ class CompiledRules(Sequence[TopicMatcher]):
         ]
 
 
-def _first_absent(gate: list[tuple[TopicScore, tuple[str, ...]]], text: str) -> TopicScore | None:
-    """The (shared, read-only) result for the first actor group that cannot occur in text."""
-    for absent, stems in gate:
-        for stem in stems:
-            if stem in text:
+class _Gate:
+    """The quick pre-check of one story language: which topics have a party group none of
+    whose words occurs in the text, even as a substring. One Aho-Corasick pass finds every
+    party word of every topic at once; each (topic, party group) is a bit of a mask."""
+
+    def __init__(self, matchers: list[TopicMatcher], language: str | None):
+        self._absent: list[list[tuple[int, TopicScore]]] = []
+        masks: dict[str, int] = {}
+        bit = 1
+        for m in matchers:
+            groups = []
+            for group in m.party_groups:
+                words = 0
+                # A phrase occurs whole where it occurs: its whole text is what to look for
+                # ("שר הביטחון", not "שר", which half the words of Hebrew contain).
+                for t in m.terms:
+                    if t.role != ACTOR or t.group != group:
+                        continue
+                    if t.language is not None and language is not None and t.language != language:
+                        continue  # another language's word names nobody in this story
+                    first, rest, _ = _split_term(t.text)
+                    for spelling in _spellings(first):
+                        masks[spelling + rest] = masks.get(spelling + rest, 0) | bit
+                        words += 1
+                absent = TopicScore(
+                    m.name, m.rules_version, 0.0, False,
+                    {"actors": {}, "signals": [], "missing_groups": [group]},
+                )  # fmt: skip
+                groups.append((words, bit, absent))
+                bit <<= 1
+            # The group with the fewest words is named first when several are missing.
+            self._absent.append(
+                [(b, absent) for _, b, absent in sorted(groups, key=lambda g: g[0])]
+            )
+        self._all = bit - 1
+        self._automaton = ahocorasick.Automaton()
+        for word, mask in masks.items():
+            self._automaton.add_word(word, mask)
+        self._automaton.make_automaton()
+
+    def absent(self, text: str) -> list[TopicScore | None]:
+        """Per topic: the (shared, read-only) result for its first party group none of whose
+        words occurs in the text, or None when each occurs (the story must be scanned)."""
+        present = 0
+        for _, mask in self._automaton.iter(text):
+            present |= mask
+            if present == self._all:
                 break
-        else:
-            return absent
-    return None
+        return [
+            next((result for bit, result in groups if not present & bit), None)
+            for groups in self._absent
+        ]
 
 
 def compile_topics(topics: dict[str, Topic]) -> CompiledRules:
