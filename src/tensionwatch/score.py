@@ -79,6 +79,8 @@ _CLITIC_LETTERS = "وفبكلاובהלמשכ"
 # ات / ين / ون (plurals), ه / هم (his / their). A whole-word Arabic-script term also matches
 # with one of them attached (ایرانی, الإيرانية). Longest first.
 _SUFFIXES = ("هايي", "هاي", "ها", "يه", "اي", "يي", "ان", "ات", "ين", "ون", "هم", "ي", "ه")
+_SUFFIX_SET = frozenset(_SUFFIXES)
+_SUFFIX_LENGTHS = sorted({len(suffix) for suffix in _SUFFIXES})
 _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
 _SUFFIX_THEN_END = "(?=(?:" + "|".join(_SUFFIXES) + r")?(?!\w))"
 
@@ -214,9 +216,9 @@ class _Scanner:
         if _ARABIC_SCRIPT.match(word):
             # The word may also be a one-word term with an ending: the regex read the longest
             # term it could ("ترکیه", Persian for Türkiye), not "تركي" + ه (Arabic: Turkish).
-            for suffix in _SUFFIXES:
-                core = word[: -len(suffix)]
-                if word.endswith(suffix) and core in exact:
+            for length in _SUFFIX_LENGTHS:
+                core = word[:-length]
+                if core in exact and word[-length:] in _SUFFIX_SET:
                     for tail in exact[core]:
                         if not tail.rest:  # a phrase's first word takes no ending
                             found.append((tail.key, start, start + len(core)))

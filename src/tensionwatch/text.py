@@ -219,11 +219,10 @@ def fold(text: str) -> str:
         if not unicodedata.is_normalized("NFKD", folded):
             folded = unicodedata.normalize("NFKD", folded)
             folded = _COMBINING.sub("", folded).translate(_FOLD).lower()
-        else:
-            if _COMBINING.search(folded):
-                folded = _COMBINING.sub("", folded)
-            if _FOLDABLE.search(folded):  # made by lower(): "ẞ" → "ß", which folds to "ss"
-                folded = _fold_characters(folded)
+        elif _LEFT_TO_FOLD.search(folded):
+            # Marks left to drop (harakat, niqqud), or a character that lower() made and the
+            # table folds ("ẞ" → "ß" → "ss"); one search tells whether either is there.
+            folded = _fold_characters(_COMBINING.sub("", folded))
         if '"' in folded:
             folded = _GERSHAYIM.sub("", folded)
     return folded
@@ -234,6 +233,7 @@ _FOLDABLE = re.compile(
     "[" + "".join(re.escape(chr(c)) for c, v in _FOLD_MAP.items() if v != chr(c)) + "]"
 )
 _FEW_FOLDABLE = re.compile("[\u0400-\u06ff]")  # Cyrillic, Hebrew, Arabic
+_LEFT_TO_FOLD = re.compile(f"{_COMBINING.pattern}|{_FOLDABLE.pattern}")
 
 
 def _fold_characters(text: str) -> str:
