@@ -855,14 +855,8 @@ class CompiledRules(Sequence[TopicMatcher]):
         stories of a news stream are decided this way for every topic and never scanned.
         """
         text = title + "\n" + summary  # the line break between them ends every term
-        absent = self._gate(language).absent(text)
-        decided: list[TopicScore | None] = []
-        for m, result in zip(self.matchers, absent, strict=True):
-            if language and m.topic.languages and language not in m.topic.languages:
-                decided.append(m.explain_hits((title, summary), [], language)[0])
-            else:
-                decided.append(result)
-        if all(result is not None for result in decided):
+        decided = self._gate(language).absent(text)
+        if None not in decided:
             return decided  # type: ignore[return-value]
         split = len(title) + 1
         per_topic: list[list[Hit]] = [[] for _ in self.matchers]
@@ -891,9 +885,14 @@ class _Gate:
 
     def __init__(self, matchers: list[TopicMatcher], language: str | None):
         self._absent: list[list[tuple[int, TopicScore]]] = []
+        # A topic without rules for this language: its result for every story (not scored).
+        self._skipped: list[TopicScore | None] = []
         masks: dict[str, int] = {}
         bit = 1
         for m in matchers:
+            languages = m.topic.languages
+            skips = bool(language and languages and language not in languages)
+            self._skipped.append(m.explain_hits(("", ""), [], language)[0] if skips else None)
             groups = []
             for group in m.party_groups:
                 words = 0
@@ -932,10 +931,16 @@ class _Gate:
             present |= mask
             if present == self._all:
                 break
-        return [
-            next((result for bit, result in groups if not present & bit), None)
-            for groups in self._absent
-        ]
+        decided: list[TopicScore | None] = []
+        for groups, skipped in zip(self._absent, self._skipped, strict=True):
+            result = skipped
+            if result is None:
+                for bit, absent in groups:
+                    if not present & bit:
+                        result = absent
+                        break
+            decided.append(result)
+        return decided
 
 
 def compile_topics(topics: dict[str, Topic]) -> CompiledRules:
