@@ -184,8 +184,11 @@ def test_by_language_rules_must_fit_the_topic():
     from pydantic import ValidationError
 
     base = {"title": "t", "languages": ["en"], "actors": {"a": ["alpha"]}}
-    with pytest.raises(ValidationError, match="by_language.fa: fa is not in the topic's"):
-        Topic.model_validate({**base, "by_language": {"fa": {"signals": []}}})
+    # A language the topic does not read: its rules are kept, and speak for nothing.
+    kept = {"fa": {"actors": {"a": ["آلفا"]}}}
+    rules = compile_topics({"t": Topic.model_validate({**base, "by_language": kept})})
+    (score,) = score_story(rules, "آلفا", "", "fa")
+    assert not score.scored
     with pytest.raises(ValidationError, match="names no actor group of the topic: b"):
         Topic.model_validate({**base, "by_language": {"en": {"actors": {"b": ["beta"]}}}})
 

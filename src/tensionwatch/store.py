@@ -746,17 +746,27 @@ class Store:
         """
         topics = list(config.topics)
         versions = [config.topics[t].rules_version() for t in topics]
-        rules = [
-            json.dumps(config.topics[t].model_dump(mode="json", by_alias=True), ensure_ascii=False)
-            for t in topics
-        ]
         params = {"topic": topics, "rules_version": versions}
         changing = [
             row[0] for row in con.execute(self.sql["versions_becoming_current"], params).fetchall()
         ]
-        con.execute(
-            self.sql["upsert_rule_versions"], {**params, "rules": rules, "now": datetime.now(UTC)}
-        )
+        if changing:
+            # Only the versions becoming current are written, with their rules (a dump of
+            # six languages' rules is ~1 MB: not something every cycle should build).
+            new = {
+                "topic": changing,
+                "rules_version": [versions[topics.index(t)] for t in changing],
+            }
+            rules = [
+                json.dumps(
+                    config.topics[t].model_dump(mode="json", by_alias=True), ensure_ascii=False
+                )
+                for t in changing
+            ]
+            con.execute(
+                self.sql["upsert_rule_versions"], {**new, "rules": rules, "now": datetime.now(UTC)}
+            )
+        # Versions no longer in config.yaml (changed rules, a topic taken out) stop being current.
         con.execute(self.sql["retire_rule_versions"], params)
         if changing:
             # Only when a version becomes current does the history need checking: afterwards
