@@ -78,14 +78,18 @@ def make_story(rng: random.Random, lang: str) -> Story:
     """One news-stream story as stored: clean title and summary text, and its language.
 
     The same recipe as cycle.make_item (same vocabulary, actor and signal words, shares),
-    without the RSS wrapping, which the scorer never sees.
+    without the RSS wrapping, which the scorer never sees. Languages other than English and
+    Turkish take their words from MORE_LANGUAGES.
     """
-    vocab = cycle.TR_WORDS if lang == "tr" else cycle.EN_WORDS
+    if lang in MORE_LANGUAGES:
+        vocab, topics = MORE_LANGUAGES[lang]
+    else:
+        vocab, topics = (cycle.TR_WORDS if lang == "tr" else cycle.EN_WORDS), cycle.TOPICS[lang]
     title = cycle._words(rng, vocab, 8, 14)
     body = cycle._words(rng, vocab, 25, 45)
     roll = rng.random()
     if roll < cycle.BOTH_ACTORS_SHARE + cycle.ONE_ACTOR_SHARE:
-        groups, signals = cycle.TOPICS[lang][rng.choice(["iran_israel", "tr_ru"])]
+        groups, signals = topics[rng.choice(["iran_israel", "tr_ru"])]
         if roll < cycle.BOTH_ACTORS_SHARE:
             # One actor in the headline, the other groups and 1-3 signals in the summary.
             title[rng.randrange(len(title))] = rng.choice(groups[0])
@@ -144,30 +148,9 @@ MORE_LANGUAGES = {
 MIXED = ["en", "tr", "fa", "he", "ru", "ar"]
 
 
-def make_mixed_story(rng: random.Random, lang: str) -> Story:
-    """A story of the mixed stream: English and Turkish as make_story, the other languages the
-    same recipe with their words (MORE_LANGUAGES)."""
-    if lang not in MORE_LANGUAGES:
-        return make_story(rng, lang)
-    vocab, topics = MORE_LANGUAGES[lang]
-    title = cycle._words(rng, vocab, 8, 14)
-    body = cycle._words(rng, vocab, 25, 45)
-    roll = rng.random()
-    if roll < cycle.BOTH_ACTORS_SHARE + cycle.ONE_ACTOR_SHARE:
-        groups, signals = topics[rng.choice(["iran_israel", "tr_ru"])]
-        if roll < cycle.BOTH_ACTORS_SHARE:
-            title[rng.randrange(len(title))] = rng.choice(groups[0])
-            extra = [rng.choice(g) for g in groups[1:]] + rng.sample(signals, rng.randint(1, 3))
-            del body[: len(extra)]
-            cycle._sprinkle(rng, body, extra)
-        else:
-            body[rng.randrange(len(body))] = rng.choice(rng.choice(groups))
-    return " ".join(title), " ".join(body) + ".", lang
-
-
 def mixed_corpus(stories: int, seed: int) -> list[Story]:
     rng = random.Random(seed)
-    return [make_mixed_story(rng, MIXED[n % len(MIXED)]) for n in range(stories)]
+    return [make_story(rng, MIXED[n % len(MIXED)]) for n in range(stories)]
 
 
 def stream_corpus(stories: int, seed: int) -> list[Story]:

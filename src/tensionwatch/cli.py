@@ -774,9 +774,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 top=args.top,
                 return_state=True,
             )
-    finally:
+    except BaseException:
         if temporary is not None:
             temporary.stop()
+        raise
+    if temporary is not None:
+        # The run is over: the server is told to stop, and goes on shutting down (its
+        # database writes finished with the flow run) while the summary is printed.
+        temporary.stop(wait=False)
     result = state.result(raise_on_failure=False)
     console = Console(soft_wrap=True)  # long error lines stay whole for grep and logs
     summary = getattr(result, "summary", None)

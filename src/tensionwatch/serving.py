@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -238,11 +239,19 @@ class LocalServer:
         """The exit code if the server has stopped, else None."""
         return None if self.process is None else self.process.poll()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop the server: SIGTERM, and (with `wait`) SIGKILL if it has not exited after
+        STOP_TIMEOUT_SECONDS. Without `wait` it shuts down on its own after the caller is
+        gone (a `run` does not wait the 0.2 s its temporary server takes)."""
         if self.record:
             (self.home / STATE_FILE).unlink(missing_ok=True)
-        if self.process is not None:
+        if self.process is None:
+            return
+        if wait:
             _stop_process(self.process)
+        elif self.process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
 
 
 def temporary_server(config: Config) -> LocalServer:
