@@ -307,7 +307,6 @@ class TopicMatcher:
         for language, rules in topic.by_language.items():
             terms += _terms(topic, rules, language)
         self.terms = terms
-        self._by_language = bool(topic.by_language)
 
         # This topic's own scanner serves `explain` (CompiledRules scans for all topics at
         # once): compiled when first asked for, not by every worker of every cycle.
@@ -342,21 +341,27 @@ class TopicMatcher:
     ) -> tuple[TopicScore, list[Hit]]:
         """The score and every occurrence behind it, with what was made of each."""
         texts = (title, summary)
-        hits = [Hit(t, field, a, b) for field in (0, 1) for t, a, b in self.find(texts[field])]
+        terms = self.terms
+        hits = [
+            Hit(t, field, a, b)
+            for field in (0, 1)
+            for t, a, b in self.find(texts[field])
+            # Terms of another language's rules say nothing about this story.
+            if language is None or terms[t].language in (None, language)
+        ]
         return self.explain_hits(texts, hits, language)
 
     def explain_hits(
         self, texts: tuple[str, str], hits: list[Hit], language: str | None = None
     ) -> tuple[TopicScore, list[Hit]]:
-        """Score from the occurrences already found in (folded title, folded summary)."""
+        """Score from the occurrences already found in (folded title, folded summary): those
+        of the topic's own terms and of the story language's `by_language` terms (the finders,
+        explain_folded and CompiledRules.score_folded, leave other languages' out)."""
         topic = self.topic
         if language and topic.languages and language not in topic.languages:
             matches = {"actors": {}, "signals": [], "skipped": f"language {language}"}
             return TopicScore(self.name, self.rules_version, 0.0, False, matches), []
         terms = self.terms
-        if self._by_language and language:
-            # Terms of another language's rules say nothing about this story.
-            hits = [h for h in hits if terms[h.term].language in (None, language)]
         if not hits:  # most stories of a news stream: nothing more to work out
             matches = {"actors": {}, "signals": [], "missing_groups": self.group_names}
             return TopicScore(self.name, self.rules_version, 0.0, False, matches), hits
