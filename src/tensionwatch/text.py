@@ -259,8 +259,8 @@ def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
             after = next((p for p in pieces[index + 1 :] if p), "")
             if _GERSHAYIM.match(f'{before[-1:]}"{after[:1]}', 1):
                 pieces[index] = ""
-    folded = "".join(pieces)
-    if folded != fold(text):
-        return fold(text), None
+    folded, whole = "".join(pieces), fold(text)
+    if folded != whole:
+        return whole, None
     origins = [index for index, piece in enumerate(pieces) for _ in piece]
     return folded, [*origins, len(text)]
